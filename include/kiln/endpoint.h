@@ -1,0 +1,40 @@
+/* Kiln endpoint, plugs and router glue: what the server calls for each request.
+ *
+ * A plug is a function over the conn with its own options; it returns
+ * KILN_PLUG_CONT to go on, KILN_PLUG_HALT after it has answered (or called
+ * kiln_conn_halt), or a negative KILN_E* error, which the endpoint turns into a
+ * 500 (logged with the request id). Pipelines are NULL-terminated const arrays
+ * (STYLE.md §6). The router itself is kiln/router.h. */
+#ifndef KILN_ENDPOINT_H
+#define KILN_ENDPOINT_H
+
+#include "kiln/conn.h"
+
+enum kiln_plug_result { KILN_PLUG_CONT = 0, KILN_PLUG_HALT = 1 };
+
+typedef int (*kiln_plug_fn)(kiln_conn_t *c, const void *opts);
+typedef struct kiln_plug {
+    const char *name;
+    kiln_plug_fn fn;
+    const void *opts;
+} kiln_plug_t;
+#define KILN_PLUG(fn, opts) { #fn, (fn), (opts) }
+#define KILN_PLUG_END { NULL, NULL, NULL }
+
+typedef struct kiln_router kiln_router_t;
+
+typedef struct kiln_endpoint {
+    const char *name;            /* app name, for logs */
+    const kiln_plug_t *plugs;    /* endpoint plugs, run before the router (request id, logger, static, params, ...) */
+    kiln_router_t *router;       /* may be NULL: then an unhandled request gets 404 */
+    int dev;                     /* dev mode: error pages show the cause */
+} kiln_endpoint_t;
+
+/* Runs c through the endpoint plugs, then the router and the route's handler.
+ * Whatever happens, a response has been sent when it returns: a handler or plug
+ * error becomes a 500 (HTML or JSON by c->format), and a handler that sent
+ * nothing gets a 500 too. Returns 0, or the error that caused a 500. Emits the
+ * telemetry events [kiln, endpoint, start|stop|exception]. */
+int kiln_endpoint_call(const kiln_endpoint_t *ep, kiln_conn_t *c);
+
+#endif
