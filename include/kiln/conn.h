@@ -83,12 +83,22 @@ typedef struct kiln_assign {
 
 typedef enum { KILN_CONN_UNSENT, KILN_CONN_SENT, KILN_CONN_CHUNKED, KILN_CONN_FILE } kiln_conn_state_t;
 
+/* A callback run by every send function just before the adapter writes the
+ * head (Plug's register_before_send): it may still change status and headers.
+ * Registered in the arena; callbacks run in reverse order of registration. */
+typedef void (*kiln_before_send_cb)(kiln_conn_t *c, void *ud);
+typedef struct kiln_before_send {
+    kiln_before_send_cb fn;
+    void *ud;
+    struct kiln_before_send *next;
+} kiln_before_send_t;
+
 struct kiln_conn {
     kiln_arena_t *arena;          /* per request; released after the response */
 
     /* request */
     kiln_method_t method;         /* after method override, if any */
-    kiln_str_t method_str;
+    kiln_str_t method_str;        /* as sent; never rewritten (so a HEAD request stays visible, see kiln_conn_is_head) */
     kiln_str_t path;              /* percent-decoded path ("/users/42") */
     kiln_str_t raw_path;          /* as sent */
     kiln_str_t query_string;
@@ -105,6 +115,7 @@ struct kiln_conn {
     kiln_param_t *body_params;
     kiln_param_t *path_params;    /* set by the router */
     const char *route_name;       /* set by the router: the matched route's name, or NULL */
+    const char *route_path;       /* set by the router: the matched pattern ("/users/:id"), or NULL */
     const char *format;           /* "html" or "json": set by the router from the pipeline/accepts */
     const char *request_id;       /* set by the request-id plug */
 
@@ -117,6 +128,7 @@ struct kiln_conn {
     unsigned close_after : 1;     /* send Connection: close and close after the response */
 
     kiln_assign_t *assigns;
+    kiln_before_send_t *before_send;
 
     /* adapter */
     const kiln_conn_adapter_t *adapter;
@@ -124,6 +136,14 @@ struct kiln_conn {
     int64_t start_ns;             /* when the request head was complete */
     void *endpoint;               /* the endpoint serving this conn (kiln_endpoint_t *) */
 };
+
+/* Prepares a zeroed conn for an adapter: arena, adapter, status 200, empty
+ * path "/", scheme "http". The adapter then fills the request fields. */
+void kiln_conn_init(kiln_conn_t *c, kiln_arena_t *arena, const kiln_conn_adapter_t *adapter, void *adapter_data);
+
+/* True when the request was a HEAD (the router serves it with the GET route;
+ * the adapter must send the head, with the GET body's length, and no body). */
+int kiln_conn_is_head(const kiln_conn_t *c);
 
 /* Request helpers */
 const kiln_str_t *kiln_conn_req_header(const kiln_conn_t *c, const char *name);
@@ -141,15 +161,24 @@ int kiln_conn_add_resp_header(kiln_conn_t *c, const char *name, const char *valu
 int kiln_conn_delete_resp_header(kiln_conn_t *c, const char *name);
 const char *kiln_conn_get_resp_header(const kiln_conn_t *c, const char *name);
 int kiln_conn_put_resp_cookie(kiln_conn_t *c, const char *name, const char *value, const kiln_cookie_opts_t *opts);
-int kiln_conn_put_status(kiln_conn_t *c, int status);
+/* Expires the cookie on the client (Max-Age=0) with the same path/domain. */
+int kiln_conn_delete_resp_cookie(kiln_conn_t *c, const char *name, const kiln_cookie_opts_t *opts);
+int kiln_conn_put_status(kiln_conn_t *c, int status); /* 100..999, else KILN_EINVAL */
+/* Runs fn(c, ud) before the response head is written (see kiln_before_send_cb).
+ * Returns 0, KILN_ENOMEM, or KILN_ESTATE if the response is already sent. */
+int kiln_conn_register_before_send(kiln_conn_t *c, kiln_before_send_cb fn, void *ud);
 
 /* Sending: each sets state and calls the adapter; a second send returns KILN_ESTATE. */
 int kiln_conn_send_resp(kiln_conn_t *c, int status, const char *content_type, const void *body, size_t len);
 int kiln_conn_text(kiln_conn_t *c, int status, const char *text);   /* text/plain; charset=utf-8 */
 int kiln_conn_html(kiln_conn_t *c, int status, const char *html);   /* text/html; charset=utf-8 */
 int kiln_conn_json_raw(kiln_conn_t *c, int status, const char *json); /* application/json */
-int kiln_conn_redirect(kiln_conn_t *c, const char *to);             /* 302 with Location */
+int kiln_conn_redirect(kiln_conn_t *c, const char *to);             /* 302 with Location (c->status if already 3xx) */
 int kiln_conn_send_file(kiln_conn_t *c, int status, const char *path, off_t off, uint64_t len); /* len 0 = to end */
+/* As send_file, for a file the caller has opened (the static plug opens with
+ * openat/O_NOFOLLOW). Takes ownership of fd: it is closed when the arena is
+ * reset, even on failure. KILN_EINVAL if the range is outside the file. */
+int kiln_conn_send_fd(kiln_conn_t *c, int status, int fd, off_t off, uint64_t len);
 int kiln_conn_send_chunked(kiln_conn_t *c, int status);
 int kiln_conn_chunk(kiln_conn_t *c, const void *data, size_t len);  /* len 0 ends */
 
@@ -158,7 +187,12 @@ void kiln_conn_halt(kiln_conn_t *c);
 
 /* Serializes the response head ("HTTP/1.1 200 OK\r\n" + headers + Date/Server +
  * framing header + "\r\n") into buf: shared by the server and test adapters.
- * body_len < 0 means chunked. Returns 0 or KILN_ETOOBIG. */
+ * body_len < 0 means chunked: transfer-encoding: chunked for HTTP/1.1, and for an
+ * HTTP/1.0 request no framing header plus connection: close (the adapter must
+ * then close after the body). Content-length and transfer-encoding set by a
+ * handler are ignored: framing belongs to the adapter. For HEAD pass the real
+ * body length; 1xx, 204 and 304 get no framing header at all.
+ * Returns 0 or KILN_ETOOBIG. */
 int kiln_conn_write_head(const kiln_conn_t *c, kiln_buf_t *buf, int64_t body_len);
 
 #endif

@@ -37,4 +37,16 @@ typedef struct kiln_endpoint {
  * telemetry events [kiln, endpoint, start|stop|exception]. */
 int kiln_endpoint_call(const kiln_endpoint_t *ep, kiln_conn_t *c);
 
+/* Runs a KILN_PLUG_END-terminated pipeline over c: stops at the first plug that
+ * halts (or sends), and returns KILN_PLUG_CONT, KILN_PLUG_HALT, or the first
+ * negative error (then *failed, if not NULL, names the plug). */
+int kiln_plugs_run(const kiln_plug_t *plugs, kiln_conn_t *c, const char **failed);
+
+/* Sends the default error view for status (4xx/5xx) and halts: a small HTML
+ * page, or {"errors":{"detail":"Not Found"}} when c->format is "json" (or,
+ * with no format yet, when Accept prefers JSON). message, if not NULL, is shown
+ * too (it must not contain secrets: it reaches the client). Returns what the
+ * send returned. */
+int kiln_conn_send_error(kiln_conn_t *c, int status, const char *message);
+
 #endif

@@ -136,6 +136,9 @@ struct kiln_msg {
     size_t len;
     void (*free_data)(void *data); /* called on free if set */
     int kept;
+    /* Owned by the runtime: */
+    kiln_pid_t rt_to;  /* destination while in flight between schedulers */
+    unsigned rt_flags; /* internal routing flags (call request, monitor DOWN) */
 };
 
 /* Allocates a message that copies len bytes of data (data may be NULL for a bare

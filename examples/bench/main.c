@@ -1,0 +1,48 @@
+/* examples/bench: the TechEmpower "plaintext" and "json" tests.
+ *
+ * Per the TechEmpower rules: each response carries Server and Date headers
+ * (added by the server for every response); /plaintext answers the fixed
+ * "Hello, World!" as text/plain; /json builds a new object per request and
+ * serializes it with the JSON library, as application/json. No other plugs run:
+ * the benchmark measures the server, the router and the handler. Honours PORT
+ * and KILN_SCHEDULERS like every app. */
+#include <jansson.h>
+
+#include "kiln/app.h"
+#include "kiln/router.h"
+
+static int plaintext(kiln_conn_t *c)
+{
+    static const char body[] = "Hello, World!";
+    return kiln_conn_send_resp(c, 200, "text/plain", body, sizeof body - 1);
+}
+
+static int json(kiln_conn_t *c)
+{
+    json_t *obj = json_object();
+    if (!obj || json_object_set_new(obj, "message", json_string("Hello, World!")) < 0) {
+        json_decref(obj);
+        return KILN_ENOMEM;
+    }
+    char buf[64];
+    size_t n = json_dumpb(obj, buf, sizeof buf, JSON_COMPACT);
+    json_decref(obj);
+    if (n == 0 || n > sizeof buf) return KILN_EINTERNAL;
+    char *body = kiln_arena_strndup(c->arena, buf, n); /* the body must outlive this frame until sent */
+    return body ? kiln_conn_send_resp(c, 200, "application/json", body, n) : KILN_ENOMEM;
+}
+
+static const kiln_route_t routes[] = {
+    KILN_GET("/plaintext", plaintext, "plaintext"),
+    KILN_GET("/json", json, "json"),
+};
+
+int main(int argc, char **argv)
+{
+    static kiln_endpoint_t endpoint = { .name = "bench" };
+    if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &endpoint.router) < 0) return 1;
+    const kiln_app_t app = { .name = "bench", .endpoint = &endpoint };
+    int code = kiln_main(argc, argv, &app);
+    kiln_router_free(endpoint.router);
+    return code;
+}

@@ -1,0 +1,195 @@
+/* Endpoint and ConnTest: a handler error becomes a 500 logged with the request
+ * id; a handler that sends nothing gets a 500; plug errors name the plug; the
+ * dev page shows the cause and the prod page does not; error views follow the
+ * format; chunked and file responses through the test adapter. */
+#include "kiln/plugs.h"
+#include "kiln/router.h"
+#include "kiln/test.h"
+#include "kiln_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int h_ok(kiln_conn_t *c)
+{
+    kiln_conn_assign(c, "user", "ada");
+    kiln_conn_put_resp_cookie(c, "sid", "s1", NULL);
+    return kiln_conn_html(c, 200, "<p>ok</p>");
+}
+static int h_fail(kiln_conn_t *c) { (void)c; return KILN_EIO; }
+static int h_silent(kiln_conn_t *c) { (void)c; return 0; }
+static int h_chunked(kiln_conn_t *c)
+{
+    int rc = kiln_conn_send_chunked(c, 200);
+    for (int i = 0; rc == 0 && i < 3; i++) rc = kiln_conn_chunk(c, "ab", 2);
+    return rc == 0 ? kiln_conn_chunk(c, NULL, 0) : rc;
+}
+static int h_redirect(kiln_conn_t *c) { return kiln_conn_redirect(c, kiln_conn_path(c, "ok", NULL, NULL)); }
+static int h_echo_body(kiln_conn_t *c) { return kiln_conn_send_resp(c, 200, "application/octet-stream", c->body.ptr, c->body.len); }
+
+static int failing_plug(kiln_conn_t *c, const void *o) { (void)c; (void)o; return KILN_EPERM; }
+static int halting_plug(kiln_conn_t *c, const void *o) { (void)o; kiln_conn_halt(c); return KILN_PLUG_HALT; }
+
+static const kiln_plug_t bad_plugs[] = { KILN_PLUG(failing_plug, NULL), KILN_PLUG_END };
+static const kiln_plug_t mute_plugs[] = { KILN_PLUG(halting_plug, NULL), KILN_PLUG_END };
+static const kiln_pipeline_t bad = KILN_PIPELINE("bad", bad_plugs);
+static const kiln_pipeline_t mute = KILN_PIPELINE("mute", mute_plugs);
+static const kiln_accepts_opts_t json_only = { .formats = "json" };
+static const kiln_plug_t api_plugs[] = { KILN_PLUG(kiln_plug_accepts, &json_only), KILN_PLUG_END };
+static const kiln_pipeline_t api = KILN_PIPELINE("api", api_plugs);
+
+static const kiln_route_t routes[] = {
+    KILN_GET("/ok", h_ok, "ok"),
+    KILN_GET("/fail", h_fail, "fail"),
+    KILN_GET("/silent", h_silent, "silent"),
+    KILN_GET("/chunked", h_chunked, "chunked"),
+    KILN_GET("/redirect", h_redirect, "redirect"),
+    KILN_POST("/echo", h_echo_body, "echo"),
+    KILN_SCOPE("/bad", &bad), KILN_GET("/x", h_ok, "bad_x"), KILN_SCOPE_END,
+    KILN_SCOPE("/mute", &mute), KILN_GET("/x", h_ok, "mute_x"), KILN_SCOPE_END,
+    KILN_SCOPE("/api", &api), KILN_GET("/fail", h_fail, "api_fail"), KILN_SCOPE_END,
+};
+
+static const kiln_plug_t ep_plugs[] = { KILN_PLUG(kiln_plug_request_id, NULL), KILN_PLUG_END };
+static kiln_endpoint_t ep = { .name = "demo", .plugs = ep_plugs };
+
+/* Runs a request with stderr captured into buf. */
+static kiln_test_conn_t *captured(const char *method, const char *path, char *buf, size_t cap)
+{
+    char tmpl[] = "/tmp/kiln_ep_log_XXXXXX";
+    int fd = mkstemp(tmpl);
+    unlink(tmpl);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    kiln_test_conn_t *t = kiln_test_request(&ep, method, path);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, buf, cap - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return t;
+}
+
+static void test_ok_and_conntest(void)
+{
+    kiln_test_conn_t *t = kiln_test_request(&ep, "GET", "/ok");
+    KT_ASSERT_EQ_INT(t->status, 200);
+    KT_ASSERT_EQ_INT(t->rc, 0);
+    KT_ASSERT_EQ_INT(t->sends, 1);
+    KT_ASSERT_EQ_STR(t->body, "<p>ok</p>");
+    KT_ASSERT_EQ_STR(kiln_test_resp_header(t, "content-type"), "text/html; charset=utf-8");
+    KT_ASSERT_EQ_STR(kiln_test_assign(t, "user"), "ada");
+    KT_ASSERT_EQ_INT(kiln_test_resp_header_count(t, "set-cookie"), 1);
+    KT_ASSERT(!strncmp(t->head, "HTTP/1.1 200 OK\r\n", 17));
+    kiln_test_free(t);
+    t = kiln_test_request(&ep, "GET", "/redirect");
+    KT_ASSERT_EQ_INT(t->status, 302);
+    KT_ASSERT_EQ_STR(kiln_test_resp_header(t, "location"), "/ok");
+    kiln_test_free(t);
+    t = kiln_test_request(&ep, "POST", "/echo", .body = "a\0b", .body_len = 3);
+    KT_ASSERT_EQ_INT(t->body_len, 3);
+    KT_ASSERT(!memcmp(t->body, "a\0b", 3));
+    kiln_test_free(t);
+}
+
+static void test_handler_error(void)
+{
+    char log[4096];
+    kiln_test_conn_t *t = captured("GET", "/fail", log, sizeof log);
+    KT_ASSERT_EQ_INT(t->status, 500);
+    KT_ASSERT_EQ_INT(t->rc, KILN_EIO);
+    KT_ASSERT(strstr(t->body, "Internal Server Error") != NULL);
+    KT_ASSERT(strstr(t->body, "i/o error") == NULL); /* prod: no cause on the page */
+    char *want = kiln_arena_sprintf(t->conn->arena, "request_id=%s GET /fail -> 500: i/o error (in h_fail, route /fail)",
+                                    t->conn->request_id);
+    if (!strstr(log, want)) fprintf(stderr, "  log was: %s\n", log);
+    KT_ASSERT(strstr(log, want) != NULL);
+    kiln_test_free(t);
+}
+
+static void test_silent_handler(void)
+{
+    char log[4096];
+    kiln_test_conn_t *t = captured("GET", "/silent", log, sizeof log);
+    KT_ASSERT_EQ_INT(t->status, 500);
+    KT_ASSERT_EQ_INT(t->rc, KILN_ESTATE);
+    KT_ASSERT_EQ_INT(t->sends, 1);
+    KT_ASSERT(strstr(log, "no response sent") != NULL);
+    kiln_test_free(t);
+    t = captured("GET", "/mute/x", log, sizeof log); /* a plug halted without answering */
+    KT_ASSERT_EQ_INT(t->status, 500);
+    kiln_test_free(t);
+}
+
+static void test_plug_error_dev_page(void)
+{
+    char log[4096];
+    ep.dev = 1;
+    kiln_test_conn_t *t = captured("GET", "/bad/x", log, sizeof log);
+    ep.dev = 0;
+    KT_ASSERT_EQ_INT(t->status, 500);
+    KT_ASSERT(strstr(t->body, "not permitted") != NULL);
+    KT_ASSERT(strstr(t->body, "failing_plug") != NULL);
+    KT_ASSERT(strstr(t->body, "/bad/x") != NULL);
+    KT_ASSERT(strstr(log, "in failing_plug") != NULL);
+    kiln_test_free(t);
+}
+
+static void test_error_formats(void)
+{
+    char log[4096];
+    kiln_test_conn_t *t = captured("GET", "/api/fail", log, sizeof log);
+    KT_ASSERT_EQ_INT(t->status, 500);
+    KT_ASSERT_EQ_STR(t->body, "{\"errors\":{\"detail\":\"Internal Server Error\"}}");
+    KT_ASSERT_EQ_STR(kiln_test_resp_header(t, "content-type"), "application/json");
+    kiln_test_free(t);
+    t = kiln_test_request(&ep, "GET", "/nowhere", .headers = KILN_TEST_HEADERS("accept", "application/json"));
+    KT_ASSERT_EQ_INT(t->status, 404);
+    KT_ASSERT_EQ_STR(t->body, "{\"errors\":{\"detail\":\"Not Found\"}}");
+    kiln_test_free(t);
+    t = kiln_test_request(&ep, "GET", "/nowhere");
+    KT_ASSERT_EQ_INT(t->status, 404);
+    KT_ASSERT(strstr(t->body, "<h1>Not Found</h1>") != NULL);
+    kiln_test_free(t);
+    t = kiln_test_request(&ep, "DELETE", "/ok");
+    KT_ASSERT_EQ_INT(t->status, 405);
+    KT_ASSERT_EQ_STR(kiln_test_resp_header(t, "allow"), "GET, HEAD");
+    kiln_test_free(t);
+}
+
+static void test_chunked(void)
+{
+    kiln_test_conn_t *t = kiln_test_request(&ep, "GET", "/chunked");
+    KT_ASSERT_EQ_INT(t->status, 200);
+    KT_ASSERT_EQ_INT(t->chunks, 3);
+    KT_ASSERT_EQ_STR(t->body, "ababab");
+    KT_ASSERT(strstr(t->head, "transfer-encoding: chunked\r\n") != NULL);
+    kiln_test_free(t);
+}
+
+static void test_no_router(void)
+{
+    kiln_endpoint_t bare = { .name = "bare" };
+    kiln_test_conn_t *t = kiln_test_request(&bare, "GET", "/");
+    KT_ASSERT_EQ_INT(t->status, 404);
+    kiln_test_free(t);
+}
+
+int main(void)
+{
+    kiln_router_t *r;
+    if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &r) != 0) return 1;
+    ep.router = r;
+    KT_RUN(test_ok_and_conntest);
+    KT_RUN(test_handler_error);
+    KT_RUN(test_silent_handler);
+    KT_RUN(test_plug_error_dev_page);
+    KT_RUN(test_error_formats);
+    KT_RUN(test_chunked);
+    KT_RUN(test_no_router);
+    kiln_router_free(r);
+    return kt_done();
+}
