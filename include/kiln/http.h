@@ -65,14 +65,22 @@ typedef struct kiln_http_req {
  * Leading empty lines before the request line are skipped (RFC 9112 §2.2).
  * Policies (tests H3–H6 in tests/unit/http): bare LF line ends are accepted in
  * the head, bare CR is rejected; CL+TE, duplicate CL (even equal), TE on 1.0,
- * any TE other than a single "chunked" (501 for a well-formed unknown coding),
- * obs-fold, space before colon, non-token names, CTL in values, missing or
- * duplicate or invalid Host on 1.1 are rejected. */
+ * any TE other than a single "chunked" (501 when every coding is a registered
+ * one we do not implement, e.g. "gzip"; 400 otherwise), obs-fold, space before
+ * colon, non-token names, CTL in values, missing or duplicate or invalid Host
+ * on 1.1 are rejected. The full table is in docs/internals/http.md.
+ * Limits are positions: once len reaches the request-line or head limit
+ * without the line or head ending, the answer is 414 or 431 even though the
+ * request is incomplete, so the caller never buffers more than
+ * max_header_bytes. The answer for a prefix of the input is always
+ * KILN_EAGAIN or the answer for the whole input (split invariance). */
 int kiln_http_parse_request(const char *buf, size_t len, const kiln_http_limits_t *limits,
                             kiln_http_req_t *req, int *status);
 
 /* Incremental chunked-body decoder. Feed it raw bytes; it writes decoded body
- * bytes in place (dst may equal src) and tells how much input it used. */
+ * bytes in place (dst may equal src) and tells how much input it used. It
+ * keeps state between calls; completion and errors are sticky. Framing must
+ * use CRLF; trailers are validated, capped and discarded (never merged). */
 typedef struct kiln_chunked {
     int state;
     uint64_t remaining;  /* bytes left in the current chunk */
@@ -108,9 +116,10 @@ int kiln_http_date_parse(kiln_str_t s, int64_t *out);
 int kiln_http_header_value_ok(kiln_str_t v);
 int kiln_http_token_ok(kiln_str_t v); /* RFC 9110 token */
 
-/* Percent-decodes src into dst (capacity >= src.len). plus_as_space for
- * application/x-www-form-urlencoded. Returns the decoded length or KILN_EINVAL on
- * a bad escape. */
+/* Percent-decodes src into dst (capacity >= src.len; src.len <= INT_MAX).
+ * plus_as_space for application/x-www-form-urlencoded. Returns the decoded
+ * length or KILN_EINVAL on a bad escape ('%' not followed by two hex digits).
+ * dst is not NUL-terminated. */
 int kiln_url_decode(kiln_str_t src, char *dst, int plus_as_space);
 
 #endif

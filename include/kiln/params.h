@@ -37,9 +37,11 @@ int kiln_params_parse_urlencoded(kiln_arena_t *a, kiln_str_t input, kiln_param_t
                                  const kiln_params_limits_t *l);
 
 /* Incremental multipart/form-data parser. Create with the boundary from the
- * Content-Type header, feed body bytes as they arrive, then finish. Fields and
- * files are added to map as each part completes; file parts are written to temp
- * files (KILN_PARAM_FILE) that the arena removes on reset. */
+ * Content-Type header, feed body bytes as they arrive (split anywhere), then
+ * finish. Fields and files are added to map as each part completes; file parts
+ * are written to temp files (KILN_PARAM_FILE) that the arena removes on reset,
+ * also when parsing failed. Each part counts toward max_pairs; a file part with
+ * an empty filename (an empty file input) is dropped. Errors are sticky. */
 typedef struct kiln_multipart kiln_multipart_t;
 /* Returns NULL on OOM or when content_type has no valid boundary (then *err = KILN_EINVAL). */
 kiln_multipart_t *kiln_multipart_new(kiln_arena_t *a, kiln_str_t content_type, kiln_param_t *map,

@@ -118,7 +118,7 @@ enum {
     KILN_MSG_TIMER = 2,   /* reserved for runtime timers */
     KILN_MSG_REPLY = 3,   /* reply to kiln_call (ref = call ref) */
     KILN_MSG_PUBSUB = 4,  /* a pubsub broadcast: data points at a shared kiln_pubsub_msg_t */
-    KILN_MSG_EXIT = 5,    /* ask the process to exit (reason) */
+    KILN_MSG_EXIT = 5,    /* reserved: exit requests travel out of band (kiln_exit) */
     KILN_MSG_USER = 100
 };
 
@@ -165,7 +165,7 @@ typedef struct kiln_proc_ops {
 #define KILN_PROC_STOP 1
 
 /* Spawns a process on scheduler `sched` (NULL = the caller's, or round-robin
- * from outside a scheduler). *out gets the pid. Returns 0 or an error; init's
+ * from outside a scheduler). Thread-safe. *out (may be NULL) gets the pid. Returns 0 or an error; init's
  * result is reported later as a DOWN to monitors, not here. */
 int kiln_spawn(kiln_runtime_t *rt, kiln_sched_t *sched, const kiln_proc_ops_t *ops, void *arg, kiln_pid_t *out);
 kiln_proc_t *kiln_self(void); /* the running process, or NULL */
@@ -176,32 +176,45 @@ void kiln_proc_set_state(kiln_proc_t *p, void *state);
 /* Sends m to pid; thread-safe, from anywhere. Takes ownership of m always.
  * Returns 0, or KILN_ENOPROC when the process is gone. */
 int kiln_send(kiln_runtime_t *rt, kiln_pid_t to, kiln_msg_t *m);
-/* Asks pid to exit with reason (terminate runs). Returns 0 or KILN_ENOPROC. */
+/* Asks pid to exit with reason (terminate runs, monitors get DOWN with reason).
+ * Cooperative, since C cannot unwind a stack: an idle process exits at once; a
+ * process parked in kiln_receive is woken with KILN_ECLOSED; one waiting in
+ * kiln_call/kiln_sleep/kiln_blocking exits when its handler returns.
+ * Thread-safe. Returns 0 or KILN_ENOPROC. */
 int kiln_exit(kiln_runtime_t *rt, kiln_pid_t pid, int reason);
 
 /* Selective receive from inside a process callback: waits until a message with
  * `tag` (or any message when tag is 0) and, if ref != 0, that ref, arrives;
  * others stay queued in order. timeout_ms < 0 waits forever. *out is owned by the
- * caller. Returns 0, KILN_ETIMEDOUT or KILN_ESTATE (not in a process). */
+ * caller. Returns 0, KILN_ETIMEDOUT, KILN_ECLOSED (the process was asked to
+ * exit: return from the handler) or KILN_ESTATE (not in a process). */
 int kiln_receive(int tag, kiln_ref_t ref, int64_t timeout_ms, kiln_msg_t **out);
 /* Sends req to pid with a fresh ref and waits for the matching KILN_MSG_REPLY.
  * Works from any coroutine (a process or a request handler). *reply is owned by
  * the caller. Returns 0, KILN_ENOPROC, KILN_ETIMEDOUT or KILN_ESTATE. */
 int kiln_call(kiln_runtime_t *rt, kiln_pid_t to, kiln_msg_t *req, int64_t timeout_ms, kiln_msg_t **reply);
-/* Answers a call: reply is sent to req->from's waiter with req->ref. Takes ownership of reply. */
+/* Answers a call: reply goes to the caller's waiter, found by req->ref (so the
+ * caller need not be a process). reply->tag is kept if set, else becomes
+ * KILN_MSG_REPLY. May be called later, from any scheduler, after kiln_msg_keep
+ * on req. Takes ownership of reply. Returns 0, or KILN_EINVAL if req is not a
+ * call. A reply to a caller that gave up (timeout) is dropped. */
 int kiln_reply(kiln_runtime_t *rt, const kiln_msg_t *req, kiln_msg_t *reply);
 
 /* Monitors pid from the current process: exactly one KILN_MSG_DOWN arrives when
  * it exits (at once, with reason KILN_ENOPROC, if it is already gone). Returns
  * the ref, 0 when not called from a process. */
 kiln_ref_t kiln_monitor(kiln_pid_t pid);
+/* Ends a monitor held by the current process; no DOWN for it arrives after
+ * this returns (one already queued is removed). */
 void kiln_demonitor(kiln_ref_t ref);
 
 /* Delivers m to pid after ms milliseconds (an Erlang send_after). Returns a ref
  * that kiln_cancel_timer accepts, or 0 on error (m freed). Callable from a
  * scheduler thread only. */
 kiln_ref_t kiln_send_after(kiln_pid_t to, kiln_msg_t *m, uint64_t ms);
-int kiln_cancel_timer(kiln_ref_t ref); /* 0 if cancelled, KILN_ENOENT if already fired */
+/* 0 if cancelled (the message is freed), KILN_ENOENT if it already fired or was
+ * made on another scheduler, KILN_ESTATE off a scheduler thread. */
+int kiln_cancel_timer(kiln_ref_t ref);
 
 /* Waits ms milliseconds from any coroutine without blocking the scheduler. */
 int kiln_sleep(uint64_t ms);
@@ -232,10 +245,13 @@ typedef struct kiln_sup_spec {
 
 /* Starts a one-for-one supervisor process. If a child fails to start, the
  * children already started are stopped in reverse order and the error is
- * returned. The supervisor exits (reason KILN_ETOOBIG) when restarts exceed the
+ * returned (from a coroutine, which waits for the children to start; from
+ * outside one, e.g. before kiln_runtime_run, it returns 0 at once and a start
+ * failure shows only as the supervisor exiting). The supervisor exits (reason KILN_ETOOBIG) when restarts exceed the
  * limit, stopping its children; monitor it to find out. spec must outlive it. */
 int kiln_sup_start(kiln_runtime_t *rt, const kiln_sup_spec_t *spec, kiln_pid_t *out);
-/* Stops the supervisor and its children in reverse order, waiting for each. */
+/* Stops the supervisor and its children in reverse order, waiting for each
+ * (from a coroutine; from outside one it only asks the supervisor to exit). */
 int kiln_sup_stop(kiln_runtime_t *rt, kiln_pid_t sup);
 
 #endif

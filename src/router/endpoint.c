@@ -6,11 +6,13 @@
  * that answered nothing, becomes a 500 rendered by the default error view and
  * logged with the request id. What went wrong (error, route, plug) is kept in a
  * small on-stack record so that the dev-mode 500 page can show it without the
- * conn having to carry it. */
+ * conn having to carry it. Telemetry events bracket the call. */
 #include "kiln/endpoint.h"
 #include "kiln/router.h"
+#include "kiln/telemetry.h"
 #include "router_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct failure {
@@ -20,14 +22,23 @@ typedef struct failure {
 
 /* ---- Telemetry --------------------------------------------------------------- */
 
-/* TELEMETRY CALL SITE: include/kiln/telemetry.h (kiln_telemetry_execute) is not
- * written yet. Wire [kiln, endpoint, start|stop|exception] here, with the conn
- * as metadata and the duration (ns) / error as measurements. */
+/* Events "kiln.endpoint.start", ".stop" and ".exception" ([kiln, endpoint, *]
+ * in Phoenix): measurements duration_us (since the head was complete) and
+ * status; metadata method, path, route, request_id, and error when failing. */
 static void emit(const char *event, const kiln_conn_t *c, int err)
 {
-    (void)event;
-    (void)c;
-    (void)err;
+    char name[40];
+    snprintf(name, sizeof name, "kiln.endpoint.%s", event);
+    if (!kiln_telemetry_enabled(name)) return;
+    char method[16];
+    snprintf(method, sizeof method, "%.*s", (int)c->method_str.len, c->method_str.ptr);
+    const char *path = kiln_arena_strndup(c->arena, c->path.ptr ? c->path.ptr : "", c->path.len);
+    double us = (double)(kiln_now_ns() - c->start_ns) / 1000.0;
+    kiln_telemetry_execute(name, KILN_MEASUREMENTS({ "duration_us", us }, { "status", (double)c->status }),
+                           KILN_METADATA({ "method", method }, { "path", path ? path : "" },
+                                         { "route", c->route_path ? c->route_path : "" },
+                                         { "request_id", c->request_id ? c->request_id : "" },
+                                         { "error", err < 0 ? kiln_strerror(err) : "" }));
 }
 
 /* ---- Plug pipelines ------------------------------------------------------------ */

@@ -70,7 +70,7 @@ static bool mpsc_empty(kiln__mpsc_t *q)
 
 /* ---- Posting ------------------------------------------------------------- */
 
-void kiln__sched_wake(kiln_sched_t *s)
+static void sched_wake(kiln_sched_t *s)
 {
     if (tl_sched == s) return; /* the loop drains its queue before it sleeps */
     if (!atomic_exchange(&s->notified, 1)) poll_notify(s->poll);
@@ -84,7 +84,7 @@ int kiln_sched_post(kiln_sched_t *s, void (*fn)(void *arg), void *arg)
     t->fn = fn;
     t->arg = arg;
     mpsc_push(&s->posted, t);
-    kiln__sched_wake(s);
+    sched_wake(s);
     return 0;
 }
 
@@ -223,6 +223,9 @@ void kiln_timer_start(kiln_timer_t *t, uint64_t after_ms, kiln_timer_cb cb)
     kiln_sched_t *s = must_current("kiln_timer_start");
     if (t->next) kiln_timer_stop(t);
     if (after_ms > (uint64_t)INT64_MAX / 2) after_ms = (uint64_t)INT64_MAX / 2;
+    /* The cached clock may predate a poll that slept: a deadline must count
+     * from now, or it fires early by as long as the loop slept (one vDSO read). */
+    s->now_ms = kiln_now_ms();
     t->due_ms = s->now_ms + (int64_t)after_ms;
     t->cb = cb;
     t->sched = s;
@@ -314,11 +317,16 @@ static bool has_work(kiln_sched_t *s)
 static void loop_once(kiln_sched_t *s)
 {
     s->now_ms = kiln_now_ms();
-    run_posted(s);
     run_timers(s);
-    kiln__coro_run_ready(s);
-    kiln__proc_run_queue(s);
-    kiln__coro_run_ready(s);
+    /* Local work begets local work (a message makes a process runnable, its
+     * reply wakes a coroutine): run a bounded number of rounds before paying
+     * for a poll system call, then poll so I/O is never starved. */
+    for (int round = 0; round < 64; round++) {
+        run_posted(s);
+        kiln__coro_run_ready(s);
+        kiln__proc_run_queue(s);
+        if (!has_work(s)) break;
+    }
     if (atomic_load(&s->rt->stopping)) return;
     int timeout = has_work(s) ? 0 : timer_timeout(s);
     int r = poll_wait(s->poll, timeout, io_dispatch);

@@ -114,8 +114,6 @@ struct kiln_runtime {
     void *pubsub; /* shared pubsub state (pubsub.c) */
 };
 
-/* loop.c */
-void kiln__sched_wake(kiln_sched_t *s);
 /* coro.c */
 void kiln__coro_run_ready(kiln_sched_t *s);
 bool kiln__coro_has_ready(const kiln_sched_t *s);

@@ -24,8 +24,10 @@
  * response rather than a reset caused by its unread bytes; any pipelined
  * requests behind the bad one are discarded, never run. */
 #include "server/server_int.h"
+#include "kiln/telemetry.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -50,11 +52,6 @@ static const kiln_server_conf_t *conf_of(const srv_conn_t *c)
 
 static void timer_set(srv_conn_t *c, int kind, int64_t ms)
 {
-    /* The loop's cached clock is taken before it sleeps in poll, so from an io
-     * callback it can be as old as the sleep: add that lag, or a deadline set
-     * after a long idle wait would fire at once. */
-    int64_t lag = kiln_now_ms() - kiln_loop_now_ms();
-    if (lag > 0) ms += lag;
     c->timer_kind = (uint8_t)kind;
     kiln_timer_start(&c->timer, (uint64_t)ms, on_timer);
 }
@@ -489,8 +486,28 @@ static void serve(srv_conn_t *c)
         kiln_conn_text(&r->conn, status, kiln_http_status_text(status));
         return;
     }
-    kiln_endpoint_call(conf_of(c)->endpoint, &r->conn);
+    int telemetry = kiln_telemetry_enabled("kiln.http.request");
+    char method[16];
+    if (telemetry) {
+        snprintf(method, sizeof method, "%.*s", (int)r->conn.method_str.len, r->conn.method_str.ptr);
+        kiln_telemetry_execute("kiln.http.request.start", KILN_MEASUREMENTS({ "system_time_ns", (double)r->conn.start_ns }),
+                               KILN_METADATA({ "method", method }, { "remote_ip", c->ip }));
+    }
+    int rc = kiln_endpoint_call(conf_of(c)->endpoint, &r->conn);
     kiln__srv_finish_response(c);
+    if (telemetry) {
+        char status[8];
+        snprintf(status, sizeof status, "%d", r->conn.status);
+        double us = (double)(kiln_now_ns() - r->conn.start_ns) / 1000.0;
+        const char *path = kiln_arena_strndup(r->arena, r->conn.path.ptr, r->conn.path.len);
+        if (rc < 0)
+            kiln_telemetry_execute("kiln.http.request.exception", KILN_MEASUREMENTS({ "duration_us", us }),
+                                   KILN_METADATA({ "method", method }, { "path", path ? path : "" },
+                                                 { "reason", kiln_strerror(rc) }));
+        kiln_telemetry_execute("kiln.http.request.stop", KILN_MEASUREMENTS({ "duration_us", us }),
+                               KILN_METADATA({ "method", method }, { "path", path ? path : "" }, { "status", status },
+                                             { "route", r->conn.route_path ? r->conn.route_path : "" }));
+    }
 }
 
 /* Runs requests on a borrowed stack while complete ones are in memory. */

@@ -183,12 +183,30 @@ static void on_accept(kiln_io_t *io, unsigned events)
     }
 }
 
+static void srv_unref(kiln_server_t *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    free(s->scheds);
+    free(s);
+}
+
+/* Posts fn(ss) to the scheduler, holding a server reference until it runs. */
+static int srv_post(srv_sched_t *ss, void (*fn)(void *))
+{
+    atomic_fetch_add(&ss->srv->refs, 1);
+    int rc = kiln_sched_post(ss->sched, fn, ss);
+    if (rc < 0) atomic_fetch_sub(&ss->srv->refs, 1);
+    return rc;
+}
+
 static void sched_listen(void *arg)
 {
     srv_sched_t *ss = arg;
-    if (ss->draining || ss->listen_fd < 0) return;
-    if (kiln_io_start(&ss->listen_io, ss->listen_fd, KILN_IO_READ, on_accept) < 0)
+    kiln_server_t *s = ss->srv;
+    if (!atomic_load(&s->freed) && !ss->draining && ss->listen_fd >= 0 &&
+        kiln_io_start(&ss->listen_io, ss->listen_fd, KILN_IO_READ, on_accept) < 0)
         kiln_log(KILN_LOG_ERROR, "server: scheduler %d cannot watch its listener", ss->index);
+    srv_unref(s);
 }
 
 /* ---- Start ---------------------------------------------------------------- */
@@ -238,6 +256,7 @@ int kiln_server_start(kiln_runtime_t *rt, const kiln_server_conf_t *conf, kiln_s
     signal(SIGPIPE, SIG_IGN);
 
     kiln_server_t *s = kiln_xcalloc(1, sizeof *s);
+    atomic_store(&s->refs, 1);
     s->rt = rt;
     s->conf = *conf;
     conf_fill(&s->conf);
@@ -275,7 +294,7 @@ int kiln_server_start(kiln_runtime_t *rt, const kiln_server_conf_t *conf, kiln_s
     }
     s->port = port;
     for (int i = 0; i < s->n_scheds; i++) {
-        if (kiln_sched_post(s->scheds[i].sched, sched_listen, &s->scheds[i]) < 0) {
+        if (srv_post(&s->scheds[i], sched_listen) < 0) {
             kiln_server_free(s);
             return KILN_ENOMEM;
         }
@@ -305,6 +324,8 @@ void kiln_server_stats(const kiln_server_t *s, kiln_server_stats_t *out)
 }
 
 /* ---- Drain ---------------------------------------------------------------- */
+
+static void sched_drain_run(srv_sched_t *ss);
 
 static void sched_drain_report(srv_sched_t *ss)
 {
@@ -338,6 +359,13 @@ static void on_drain_deadline(kiln_timer_t *t)
 static void sched_drain(void *arg)
 {
     srv_sched_t *ss = arg;
+    kiln_server_t *s = ss->srv;
+    if (!atomic_load(&s->freed)) sched_drain_run(ss);
+    srv_unref(s);
+}
+
+static void sched_drain_run(srv_sched_t *ss)
+{
     ss->draining = 1;
     if (ss->listen_fd >= 0) {
         kiln_io_stop(&ss->listen_io);
@@ -359,7 +387,8 @@ void kiln_server_drain(kiln_server_t *s, int64_t timeout_ms, kiln_server_done_cb
     s->drain_done = done;
     s->drain_ud = ud;
     atomic_store(&s->drain_pending, s->n_scheds);
-    for (int i = 0; i < s->n_scheds; i++) kiln_sched_post(s->scheds[i].sched, sched_drain, &s->scheds[i]);
+    for (int i = 0; i < s->n_scheds; i++)
+        if (srv_post(&s->scheds[i], sched_drain) < 0) sched_drain_report(&s->scheds[i]); /* cannot happen short of OOM */
 }
 
 /* ---- Free ----------------------------------------------------------------- */
@@ -367,6 +396,7 @@ void kiln_server_drain(kiln_server_t *s, int64_t timeout_ms, kiln_server_done_cb
 void kiln_server_free(kiln_server_t *s)
 {
     if (!s) return;
+    atomic_store(&s->freed, 1);
     for (int i = 0; s->scheds && i < s->n_scheds; i++) {
         srv_sched_t *ss = &s->scheds[i];
         kiln__srv_conn_free_all(ss);
@@ -376,7 +406,6 @@ void kiln_server_free(kiln_server_t *s)
         free(ss->hdrs);
         kiln_buf_free(&ss->head);
     }
-    free(s->scheds);
     for (size_t b = 0; s->ip_table && b < s->ip_buckets; b++) {
         for (srv_ip_entry_t *e = s->ip_table[b], *n; e; e = n) {
             n = e->next;
@@ -389,5 +418,5 @@ void kiln_server_free(kiln_server_t *s)
     free(s->bind);
     free(s->tls_cert);
     free(s->tls_key);
-    free(s);
+    srv_unref(s);
 }

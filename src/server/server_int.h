@@ -114,6 +114,11 @@ struct srv_sched {
 
 struct kiln_server {
     kiln_runtime_t *rt;
+    /* The owner holds one reference, each task posted to a scheduler another:
+     * a task that runs after kiln_server_free (a runtime freed without ever
+     * running) finds `freed` set and only drops its reference. */
+    _Atomic int refs;
+    _Atomic int freed;
     kiln_server_conf_t conf;
     char *bind, *tls_cert, *tls_key; /* owned copies */
     size_t buf_size;

@@ -4,6 +4,7 @@
  * response and then EOF on the same socket. */
 #include "kiln_test.h"
 #include "kiln_server_test.h"
+#include "kiln/telemetry.h"
 
 static kst_server_t srv;
 static int port;
@@ -40,6 +41,30 @@ static void test_smoke(void)
     KT_ASSERT(kst_header(&r, "date", v, sizeof v) && strlen(v) == 29);
     kst_resp_free(&r);
     KT_ASSERT_EQ_INT(kst_roundtrip(port, "GET /nope HTTP/1.1\r\nhost: x\r\n\r\n", NULL), 404);
+}
+
+static atomic_int tel_start, tel_stop, tel_dur_ok;
+
+static void on_tel(const kiln_telemetry_event_t *ev, void *ud)
+{
+    (void)ud;
+    if (strcmp(ev->name, "kiln.http.request.start") == 0) atomic_fetch_add(&tel_start, 1);
+    if (strcmp(ev->name, "kiln.http.request.stop") == 0) {
+        atomic_fetch_add(&tel_stop, 1);
+        if (ev->n_measurements == 1 && strcmp(ev->measurements[0].key, "duration_us") == 0 &&
+            ev->measurements[0].value >= 0)
+            atomic_fetch_add(&tel_dur_ok, 1);
+    }
+}
+
+static void test_telemetry(void)
+{
+    KT_ASSERT_EQ_INT(kiln_telemetry_attach("t", "kiln.http.request", on_tel, NULL), 0);
+    for (int i = 0; i < 3; i++) KT_ASSERT_EQ_INT(kst_roundtrip(port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n", NULL), 200);
+    kiln_telemetry_detach("t");
+    KT_ASSERT_EQ_INT(atomic_load(&tel_start), 3);
+    KT_ASSERT_EQ_INT(atomic_load(&tel_stop), 3);
+    KT_ASSERT_EQ_INT(atomic_load(&tel_dur_ok), 3);
 }
 
 static void test_h3_framing(void)
@@ -242,6 +267,7 @@ int main(void)
     if (kst_start(&srv, &conf, 2) < 0) return 1;
     port = srv.port;
     KT_RUN(test_smoke);
+    KT_RUN(test_telemetry);
     KT_RUN(test_h3_framing);
     KT_RUN(test_h4_headers);
     KT_RUN(test_h9_limits);
@@ -249,5 +275,6 @@ int main(void)
     KT_RUN(test_h13_hygiene);
     kst_stop(&srv);
     kst_app_free();
+    kiln_telemetry_shutdown();
     return kt_done();
 }

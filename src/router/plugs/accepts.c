@@ -67,21 +67,23 @@ static const char *negotiate(kiln_arena_t *a, const char *list, kiln_str_t accep
 {
     const char *best = NULL;
     double best_q = 0.0;
-    const char *p = accept.ptr, *end = accept.ptr + accept.len;
-    while (p < end) {
-        const char *item_end = memchr(p, ',', (size_t)(end - p));
-        if (!item_end) item_end = end;
-        while (p < item_end && (*p == ' ' || *p == '\t')) p++;
-        const char *semi = memchr(p, ';', (size_t)(item_end - p));
-        const char *type_end = semi ? semi : item_end;
-        while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t')) type_end--;
-        double q = semi ? q_value(semi + 1, item_end) : 1.0;
-        const char *f = q > 0 ? range_format(a, list, (kiln_str_t){ p, (size_t)(type_end - p) }) : NULL;
+    size_t i = 0;
+    while (i < accept.len) {
+        size_t start = i;
+        while (i < accept.len && accept.ptr[i] != ',') i++;
+        kiln_str_t item = { accept.ptr + start, i - start };
+        i++; /* past the comma */
+        while (item.len && (item.ptr[0] == ' ' || item.ptr[0] == '\t')) item.ptr++, item.len--;
+        size_t tlen = 0;
+        while (tlen < item.len && item.ptr[tlen] != ';') tlen++;
+        int has_params = tlen < item.len;
+        double q = has_params ? q_value(item.ptr + tlen + 1, item.ptr + item.len) : 1.0;
+        while (tlen && (item.ptr[tlen - 1] == ' ' || item.ptr[tlen - 1] == '\t')) tlen--;
+        const char *f = q > 0 ? range_format(a, list, (kiln_str_t){ item.ptr, tlen }) : NULL;
         if (f && q > best_q) {
             best = f;
             best_q = q;
         }
-        p = item_end + 1;
     }
     return best;
 }

@@ -153,8 +153,8 @@ static void test_multipart_truncated_and_malformed(void)
         "--XyZ\r\nBad Header: y\r\nContent-Disposition: form-data; name=x\r\n\r\nv\r\n--XyZ--",
         "--XyZ\r\nContent-Disposition: form-data; name=x\r\n\r\n\xff\r\n--XyZ--",    /* invalid UTF-8 field */
         "--XyZ\r\nContent-Disposition: form-data; name=\"\xc3\"\r\n\r\nv\r\n--XyZ--",
-        "--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
-        "--XyZ\r\nContent-Disposition: form-data; name=a[b]\r\n\r\n2\r\n--XyZ--\r\n",  /* key conflict */
+        ("--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
+         "--XyZ\r\nContent-Disposition: form-data; name=a[b]\r\n\r\n2\r\n--XyZ--\r\n"), /* key conflict */
         "--XyZx\r\n",                                                               /* junk after the boundary */
     };
     for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++)

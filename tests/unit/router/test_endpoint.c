@@ -4,6 +4,7 @@
  * format; chunked and file responses through the test adapter. */
 #include "kiln/plugs.h"
 #include "kiln/router.h"
+#include "kiln/telemetry.h"
 #include "kiln/test.h"
 #include "kiln_test.h"
 
@@ -170,6 +171,34 @@ static void test_chunked(void)
     kiln_test_free(t);
 }
 
+static char seen[512];
+static void on_event(const kiln_telemetry_event_t *ev, void *ud)
+{
+    (void)ud;
+    size_t n = strlen(seen);
+    const char *route = "", *err = "";
+    for (size_t i = 0; i < ev->n_metadata; i++) {
+        if (!strcmp(ev->metadata[i].key, "route")) route = ev->metadata[i].value;
+        if (!strcmp(ev->metadata[i].key, "error")) err = ev->metadata[i].value;
+    }
+    snprintf(seen + n, sizeof seen - n, "%s(%s|%s);", ev->name, route, err);
+}
+
+static void test_telemetry(void)
+{
+    seen[0] = '\0';
+    KT_ASSERT_EQ_INT(kiln_telemetry_attach("test", "kiln.endpoint", on_event, NULL), 0);
+    char log[4096];
+    kiln_test_conn_t *t = kiln_test_request(&ep, "GET", "/ok");
+    kiln_test_free(t);
+    t = captured("GET", "/fail", log, sizeof log);
+    kiln_test_free(t);
+    kiln_telemetry_detach("test");
+    KT_ASSERT_EQ_STR(seen, "kiln.endpoint.start(|);kiln.endpoint.stop(/ok|);"
+                           "kiln.endpoint.start(|);kiln.endpoint.exception(/fail|i/o error);"
+                           "kiln.endpoint.stop(/fail|i/o error);");
+}
+
 static void test_no_router(void)
 {
     kiln_endpoint_t bare = { .name = "bare" };
@@ -190,6 +219,8 @@ int main(void)
     KT_RUN(test_error_formats);
     KT_RUN(test_chunked);
     KT_RUN(test_no_router);
+    KT_RUN(test_telemetry);
     kiln_router_free(r);
+    kiln_telemetry_shutdown();
     return kt_done();
 }

@@ -7,6 +7,13 @@
 #include "kiln/runtime.h"
 
 static kiln_runtime_t *rt;
+
+/* Waits (from a coroutine) until cond holds, for up to 5 s: tests wait for
+ * events, not for guessed durations, so they pass under emulation too. */
+#define RT_WAIT_FOR(cond)                                                                                              \
+    do {                                                                                                               \
+        for (int rt_i_ = 0; rt_i_ < 5000 && !(cond); rt_i_++) kiln_sleep(1);                                          \
+    } while (0)
 static void (*rt_body)(void);
 
 static void rt_body_coro(void *arg)

@@ -10,12 +10,14 @@
 enum { T_SUB = KILN_MSG_USER, T_UNSUB, T_QUIT, T_BCAST_FROM };
 
 static atomic_int got[8];
-static atomic_int bad;
+static atomic_int bad, inited, unsubs;
 
 static int sub_init(kiln_proc_t *self, void *arg)
 {
     kiln_proc_set_state(self, arg);
-    return kiln_pubsub_subscribe("room:1") || kiln_pubsub_subscribe("room:1"); /* idempotent */
+    int rc = kiln_pubsub_subscribe("room:1") || kiln_pubsub_subscribe("room:1"); /* idempotent */
+    atomic_fetch_add(&inited, 1);
+    return rc;
 }
 static int sub_handle(kiln_proc_t *self, kiln_msg_t *m)
 {
@@ -27,6 +29,7 @@ static int sub_handle(kiln_proc_t *self, kiln_msg_t *m)
     } else if (m->tag == T_UNSUB) {
         if (kiln_pubsub_unsubscribe("room:1") != 0) atomic_fetch_add(&bad, 1);
         if (kiln_pubsub_unsubscribe("room:1") != KILN_ENOENT) atomic_fetch_add(&bad, 1);
+        atomic_fetch_add(&unsubs, 1);
     } else if (m->tag == T_BCAST_FROM) {
         kiln_pubsub_broadcast_from(rt, kiln_proc_pid(self), "room:1", "hi", 2);
     } else if (m->tag == T_QUIT) return KILN_PROC_STOP;
@@ -45,34 +48,34 @@ static void body_fanout(void)
 {
     kiln_pid_t p[6];
     for (int i = 0; i < 6; i++) kiln_spawn(rt, kiln_sched_get(rt, i % 2), &sub_ops, (void *)(intptr_t)i, &p[i]);
-    kiln_sleep(10);
+    RT_WAIT_FOR(kiln_pubsub_local_count("room:1") == 3 && atomic_load(&inited) == 6);
     KT_ASSERT_EQ_INT(kiln_pubsub_local_count("room:1"), 3);
     KT_ASSERT_EQ_INT(kiln_pubsub_subscribe("x"), KILN_ESTATE); /* not a process */
     KT_ASSERT_EQ_INT(kiln_pubsub_broadcast(rt, "room:1", "hi", 2), 0);
     kiln_pubsub_broadcast(rt, "room:2", "nobody", 6);
-    kiln_sleep(10);
+    RT_WAIT_FOR(total() == 6);
     KT_ASSERT_EQ_INT(total(), 6);
     for (int i = 0; i < 6; i++) KT_ASSERT_EQ_INT(atomic_load(&got[i]), 1);
 
     /* broadcast_from skips the sender */
     kiln_send(rt, p[1], kiln_msg_new(T_BCAST_FROM, NULL, 0));
-    kiln_sleep(10);
+    RT_WAIT_FOR(total() == 11);
     KT_ASSERT_EQ_INT(total(), 11);
     KT_ASSERT_EQ_INT(atomic_load(&got[1]), 1);
 
     /* explicit unsubscribe, and exit unsubscribes */
     kiln_send(rt, p[2], kiln_msg_new(T_UNSUB, NULL, 0));
     kiln_send(rt, p[3], kiln_msg_new(T_QUIT, NULL, 0));
-    kiln_sleep(10);
+    RT_WAIT_FOR(kiln_pubsub_local_count("room:1") == 2 && atomic_load(&unsubs) == 1);
     KT_ASSERT_EQ_INT(kiln_pubsub_local_count("room:1"), 2);
     kiln_pubsub_broadcast(rt, "room:1", "hi", 2);
-    kiln_sleep(10);
+    RT_WAIT_FOR(total() == 15);
     KT_ASSERT_EQ_INT(total(), 15);
     KT_ASSERT_EQ_INT(atomic_load(&got[2]), 2);
     KT_ASSERT_EQ_INT(atomic_load(&got[3]), 2);
     KT_ASSERT_EQ_INT(atomic_load(&bad), 0);
     for (int i = 0; i < 6; i++) kiln_exit(rt, p[i], 0);
-    kiln_sleep(10);
+    RT_WAIT_FOR(kiln_pubsub_local_count("room:1") == 0);
     KT_ASSERT_EQ_INT(kiln_pubsub_local_count("room:1"), 0);
 }
 static void test_fanout_two_schedulers(void)
@@ -93,9 +96,9 @@ static void body_adapter(void)
     kiln_pid_t p;
     memset(got, 0, sizeof got);
     kiln_spawn(rt, NULL, &sub_ops, (void *)0, &p);
-    kiln_sleep(5);
+    RT_WAIT_FOR(kiln_pubsub_local_count("room:1") == 1);
     kiln_pubsub_broadcast(rt, "room:1", "hi", 2);
-    kiln_sleep(5);
+    RT_WAIT_FOR(atomic_load(&got[0]) == 1);
     KT_ASSERT_EQ_INT(adapter_calls, 1);
     KT_ASSERT_EQ_INT(atomic_load(&got[0]), 1);
     kiln_exit(rt, p, 0);

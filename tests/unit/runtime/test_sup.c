@@ -65,8 +65,7 @@ static void body_order(void)
     reset();
     kiln_pid_t sup;
     KT_ASSERT_EQ_INT(kiln_sup_start(rt, &spec, &sup), 0);
-    kiln_sleep(5);
-    KT_ASSERT_EQ_STR(events, "ABC");
+    KT_ASSERT_EQ_STR(events, "ABC"); /* all started when kiln_sup_start returns */
     KT_ASSERT_EQ_INT(kiln_sup_stop(rt, sup), 0);
     KT_ASSERT_EQ_STR(events, "ABCcba"); /* stopped in reverse, each waited for */
     KT_ASSERT_EQ_INT(kiln_send(rt, sup, kiln_msg_new(T_QUIT, NULL, 0)), KILN_ENOPROC);
@@ -86,7 +85,8 @@ static void body_policies(void)
     kiln_send(rt, child_pid[0], kiln_msg_new(T_CRASH, NULL, 0)); /* permanent: restarted */
     kiln_send(rt, child_pid[1], kiln_msg_new(T_QUIT, NULL, 0));  /* transient, normal: not restarted */
     kiln_send(rt, child_pid[2], kiln_msg_new(T_CRASH, NULL, 0)); /* temporary: not restarted */
-    kiln_sleep(20);
+    RT_WAIT_FOR(starts[0] == 2 && n_events >= 6);
+    kiln_sleep(10);
     KT_ASSERT_EQ_INT(starts[0], 2);
     KT_ASSERT_EQ_INT(starts[1], 1);
     KT_ASSERT_EQ_INT(starts[2], 1);
@@ -101,12 +101,13 @@ static void test_restart_policies(void)
 
 /* the supervisor gives up after max_restarts in max_seconds, and a watcher sees it */
 static kiln_pid_t watched_sup;
-static int sup_down_reason = 1;
+static int sup_down_reason = 1, w_ready;
 static int w_init(kiln_proc_t *self, void *arg)
 {
     (void)self;
     (void)arg;
     kiln_monitor(watched_sup);
+    w_ready = 1;
     return 0;
 }
 static int w_handle(kiln_proc_t *self, kiln_msg_t *m)
@@ -126,10 +127,10 @@ static void body_intensity(void)
     KT_ASSERT_EQ_INT(kiln_sup_start(rt, &spec, &watched_sup), 0);
     kiln_pid_t w;
     kiln_spawn(rt, NULL, &w_ops, NULL, &w);
-    kiln_sleep(5);
+    RT_WAIT_FOR(w_ready);
     for (int i = 0; i < 3; i++) {
         kiln_send(rt, child_pid[0], kiln_msg_new(T_CRASH, NULL, 0));
-        kiln_sleep(5);
+        RT_WAIT_FOR(starts[0] == i + 2 || sup_down_reason != 1);
     }
     KT_ASSERT_EQ_INT(starts[0], 3); /* two restarts allowed, the third crash ends it */
     KT_ASSERT_EQ_INT(sup_down_reason, KILN_ETOOBIG);
@@ -152,7 +153,6 @@ static void body_start_failure(void)
     reset();
     kiln_pid_t sup = 0;
     KT_ASSERT_EQ_INT(kiln_sup_start(rt, &bad_spec, &sup), KILN_EIO);
-    kiln_sleep(5);
     KT_ASSERT_EQ_STR(events, "ABba");
 }
 static void test_start_failure_stops_started(void)
