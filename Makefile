@@ -12,6 +12,7 @@
 #
 # Every target that needs packages calls scripts/bootstrap with its profile first.
 SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 600
 FUZZ_BUDGET ?= 180

@@ -3,9 +3,10 @@
  * Per the TechEmpower rules: each response carries Server and Date headers
  * (added by the server for every response); /plaintext answers the fixed
  * "Hello, World!" as text/plain; /json builds a new object per request and
- * serializes it with the JSON library, as application/json. No other plugs run:
- * the benchmark measures the server, the router and the handler. Honours PORT
- * and KILN_SCHEDULERS like every app. */
+ * serializes it with the JSON library, as application/json. No other plugs run
+ * and the request log is off (as access_log off in the nginx it is compared
+ * with, and as TechEmpower entries run): the benchmark measures the server, the
+ * router and the handler. Honours PORT and KILN_SCHEDULERS like every app. */
 #include <jansson.h>
 
 #include "kiln/app.h"
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
 {
     static kiln_endpoint_t endpoint = { .name = "bench" };
     if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &endpoint.router) < 0) return 1;
-    const kiln_app_t app = { .name = "bench", .endpoint = &endpoint };
+    const kiln_app_t app = { .name = "bench", .endpoint = &endpoint, .no_request_log = 1 };
     int code = kiln_main(argc, argv, &app);
     kiln_router_free(endpoint.router);
     return code;

@@ -2,8 +2,10 @@
  *
  * It shows the pieces every app has: an endpoint (plugs every request goes
  * through), a router with scopes and pipelines, handlers that answer HTML and
- * JSON, and static files found relative to the executable. Run it with
- * `make run` and open http://127.0.0.1:4000/. */
+ * JSON, and static files found relative to the executable. kiln_main logs one
+ * line per request (the request log, kiln/logger.h); set .no_request_log = 1
+ * in the app to leave it out. Run it with `make run` and open
+ * http://127.0.0.1:4000/. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +115,6 @@ static kiln_static_opts_t static_opts = { .at = "/", .gzip = 1, .brotli = 1 }; /
 static const kiln_plug_t endpoint_plugs[] = {
     KILN_PLUG(kiln_plug_static, &static_opts),
     KILN_PLUG(kiln_plug_request_id, NULL),
-    KILN_PLUG(kiln_plug_logger, NULL),
     KILN_PLUG(kiln_plug_params, NULL),
     KILN_PLUG(kiln_plug_method_override, NULL),
     KILN_PLUG(kiln_plug_head, NULL),

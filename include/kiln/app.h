@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kiln/endpoint.h"
+#include "kiln/logger.h"
 #include "kiln/runtime.h"
 
 /* The runtime configuration, read once at start. Strings are owned by the
@@ -43,6 +44,13 @@ typedef struct kiln_app {
     /* Called after the config is read and before anything starts (e.g. to point
      * a static plug at cfg->priv_dir). Return 0, or an error to exit non-zero. */
     int (*configure)(const kiln_config_t *cfg);
+    /* The request log (kiln/logger.h) is attached while serving: one line per
+     * request, failures at error level with their cause. request_log chooses
+     * the level or a sink (NULL = info, stderr); no_request_log = 1 leaves it
+     * out, and then nothing logs failed requests unless the app attaches its
+     * own handler to kiln.endpoint.stop. */
+    const kiln_logger_opts_t *request_log;
+    int no_request_log;
 } kiln_app_t;
 
 /* Reads the configuration from the environment. On error returns a negative

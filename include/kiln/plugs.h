@@ -8,7 +8,6 @@
  *   static const kiln_plug_t endpoint_plugs[] = {
  *       KILN_PLUG(kiln_plug_static, &static_opts),
  *       KILN_PLUG(kiln_plug_request_id, NULL),
- *       KILN_PLUG(kiln_plug_logger, NULL),
  *       KILN_PLUG(kiln_plug_params, NULL),
  *       KILN_PLUG(kiln_plug_method_override, NULL),
  *       KILN_PLUG(kiln_plug_head, NULL),
@@ -21,7 +20,9 @@
  *   };
  *
  * Every plug returns KILN_PLUG_CONT, KILN_PLUG_HALT after answering (400, 403,
- * 406, 304, a file...), or a negative KILN_E* (the endpoint answers 500). */
+ * 406, 304, a file...), or a negative KILN_E* (the endpoint answers 500).
+ * There is no logger plug: the request log is a telemetry handler
+ * (kiln/logger.h), attached by kiln_main. */
 #ifndef KILN_PLUGS_H
 #define KILN_PLUGS_H
 
@@ -35,14 +36,6 @@ typedef struct kiln_request_id_opts {
     const char *header; /* default "x-request-id" */
 } kiln_request_id_opts_t;
 int kiln_plug_request_id(kiln_conn_t *c, const void *opts);
-
-/* Logs one line per request when the response is sent:
- * "GET /users/42 -> 200 in 312µs request_id=..." (µs below 1 ms, else ms).
- * opts: NULL (info level) or a kiln_logger_opts_t. */
-typedef struct kiln_logger_opts {
-    kiln_log_level_t level;
-} kiln_logger_opts_t;
-int kiln_plug_logger(kiln_conn_t *c, const void *opts);
 
 /* Parses the query string, then the body by content type into
  * c->query_params, c->body_params and the merged c->params (body over query;

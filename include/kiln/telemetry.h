@@ -55,6 +55,11 @@ void kiln_telemetry_execute(const char *name, const kiln_measurement_t *m, size_
  * measurements nobody reads. */
 int kiln_telemetry_enabled(const char *name);
 
+/* Lookups for handlers: the value under key, or NULL / dflt when the event
+ * does not carry it. Linear: events carry a handful of entries. */
+const char *kiln_telemetry_meta(const kiln_telemetry_event_t *ev, const char *key);
+double kiln_telemetry_measurement(const kiln_telemetry_event_t *ev, const char *key, double dflt);
+
 /* Attaches cb under a unique id (copied). Returns 0, KILN_EINVAL (bad
  * arguments or the id is taken). */
 int kiln_telemetry_attach(const char *id, const char *prefix, kiln_telemetry_cb cb, void *ud);

@@ -9,13 +9,20 @@
  *
  * The request goes through kiln_endpoint_call exactly as the server sends it
  * (same plugs, so body params are parsed the same way) with an in-memory
- * adapter instead of a socket. It runs on the calling thread, not on a
- * coroutine: handlers that wait (kiln_call, kiln_sleep, ...) get KILN_ESTATE
- * here and are tested through the real server instead. */
+ * adapter instead of a socket, and, as in the server, on a coroutine: handlers
+ * may wait (kiln_call, kiln_sleep, kiln_blocking). ConnTest owns a one-scheduler runtime (kiln_test_runtime),
+ * started on a background thread on first use and stopped at exit; the
+ * calling thread posts the request to it and blocks until the response is
+ * complete. Called from a coroutine (a test body already running on a
+ * runtime), the request runs inline on that coroutine instead.
+ *
+ * Telemetry handlers (the request log included) therefore run on the runtime's
+ * thread, before kiln_test_request returns. */
 #ifndef KILN_TEST_CONN_H
 #define KILN_TEST_CONN_H
 
 #include "kiln/endpoint.h"
+#include "kiln/runtime.h"
 
 typedef struct kiln_test_opts {
     int _;                        /* lets kiln_test_request take no options */
@@ -45,7 +52,9 @@ typedef struct kiln_test_conn {
 } kiln_test_conn_t;
 
 /* Builds the request (target may carry a query string), runs it, and returns
- * the result; never NULL (aborts on OOM). Free with kiln_test_free. */
+ * the result; never NULL (aborts on OOM or if the test runtime cannot start).
+ * Thread-safe. Free with kiln_test_free. Must not be called from the test
+ * runtime's scheduler thread outside a coroutine (it would wait for itself). */
 kiln_test_conn_t *kiln_test_request_opts(const kiln_endpoint_t *ep, const char *method, const char *target,
                                          const kiln_test_opts_t *opts);
 #define kiln_test_request(ep, method, target, ...)                                                                   \
@@ -59,5 +68,10 @@ size_t kiln_test_resp_header_count(const kiln_test_conn_t *t, const char *name);
 void *kiln_test_assign(const kiln_test_conn_t *t, const char *key);
 /* Releases the conn, its arena (temp upload files included) and t. */
 void kiln_test_free(kiln_test_conn_t *t);
+
+/* The runtime ConnTest requests run on (started on first use; owned by
+ * ConnTest and freed at exit). Spawn the processes a handler calls on it:
+ * a handler finds it with kiln_sched_runtime(kiln_sched_current()). */
+kiln_runtime_t *kiln_test_runtime(void);
 
 #endif

@@ -5,7 +5,12 @@
  * reverse order. Signals are taken by a dedicated thread with sigwait (they are
  * blocked everywhere else before any thread starts), so no scheduler thread is
  * ever interrupted and no async-signal-safety puzzle arises: the first signal
- * posts a drain to scheduler 0, the second exits at once. */
+ * posts a drain to scheduler 0, the second exits at once.
+ *
+ * The request log is a telemetry handler (kiln/logger.h) attached for the time
+ * of `serve` only, before the first request can arrive, and detached after the
+ * runtime has stopped, so that kiln_main leaves no handler behind. It is not
+ * attached if the app attached its own already (kiln_logger_attach fails). */
 #include "kiln/app.h"
 
 #include <pthread.h>
@@ -171,7 +176,9 @@ static int serve(const kiln_app_t *app)
         return 1;
     }
     pthread_detach(sig_tid);
+    int logging = !app->no_request_log && kiln_logger_attach(app->request_log) == 0;
     int code = kiln_runtime_run(r.rt);
+    if (logging) kiln_logger_detach();
     if (r.server) kiln_server_free(r.server);
     kiln_runtime_free(r.rt);
     kiln_config_free(&r.cfg);

@@ -68,6 +68,18 @@ static int parse_version(parser_t *p, size_t *i, size_t bound, int limit_status)
 {
     static const char pat[] = "HTTP/d.d";
     int rc;
+    /* Fast path: all eight bytes are in the buffer and within the limit; the
+     * byte-by-byte loop below gives the same answers (and the EAGAIN/limit
+     * ones) otherwise. */
+    if (*i + 8 <= p->len && *i + 8 <= bound) {
+        const char *v = p->b + *i;
+        if (memcmp(v, "HTTP/", 5) == 0 && v[6] == '.' && v[5] >= '0' && v[5] <= '9' && v[7] >= '0' && v[7] <= '9') {
+            *i += 8;
+            if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return reject(p, 505);
+            p->req->version_minor = v[7] - '0';
+            return 0;
+        }
+    }
     for (size_t k = 0; k < 8; k++) {
         if ((rc = need(p, *i + k, bound, limit_status)) != 0) return rc;
         unsigned char c = (unsigned char)p->b[*i + k];
@@ -154,8 +166,14 @@ static int parse_content_length(kiln_str_t v, uint64_t *out)
 static int reg_name_byte(unsigned char c)
 {
     /* unreserved / pct-encoded / sub-delims, except ',' (a list is never one host) */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("-._~%!$&'()*+;=", c) != NULL);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+    switch (c) {
+    case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&':
+    case '\'': case '(': case ')': case '*': case '+': case ';': case '=':
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* RFC 9110 §7.2: uri-host [ ":" port ]; no userinfo, path, list or space. */

@@ -93,12 +93,30 @@ static const char *const method_names[] = { "OTHER",  "GET",    "HEAD",    "POST
 
 kiln_method_t kiln_http_method_from(kiln_str_t s)
 {
-    /* the first byte and the length pick at most one candidate */
-    for (size_t m = 1; m < KILN_ARRAY_LEN(method_names); m++) {
-        const char *n = method_names[m];
-        if (n[0] == (s.len ? s.ptr[0] : 0) && strlen(n) == s.len && memcmp(n, s.ptr, s.len) == 0)
-            return (kiln_method_t)m;
+    /* the length and the first byte pick at most one candidate */
+#define M(lit, m) if (s.ptr[0] == lit[0] && memcmp(s.ptr, lit, sizeof lit - 1) == 0) return m
+    switch (s.len) {
+    case 3:
+        M("GET", KILN_METHOD_GET);
+        M("PUT", KILN_METHOD_PUT);
+        break;
+    case 4:
+        M("POST", KILN_METHOD_POST);
+        M("HEAD", KILN_METHOD_HEAD);
+        break;
+    case 5:
+        M("PATCH", KILN_METHOD_PATCH);
+        M("TRACE", KILN_METHOD_TRACE);
+        break;
+    case 6:
+        M("DELETE", KILN_METHOD_DELETE);
+        break;
+    case 7:
+        M("OPTIONS", KILN_METHOD_OPTIONS);
+        M("CONNECT", KILN_METHOD_CONNECT);
+        break;
     }
+#undef M
     return KILN_METHOD_OTHER;
 }
 

@@ -1,11 +1,24 @@
-/* ConnTest: the in-memory adapter and request builder of kiln/test.h.
+/* ConnTest: the in-memory adapter, request builder and runner of kiln/test.h.
  *
  * The adapter keeps what a socket would have received (the head as
  * kiln_conn_write_head serializes it, and the body) in the conn's arena, so a
  * test can check both the parsed fields and the exact bytes. A file body is
- * read back with pread, and chunks are concatenated. */
+ * read back with pread, and chunks are concatenated.
+ *
+ * The runner. Handlers may wait only on a coroutine, so a request runs on a
+ * coroutine of a runtime, as in the server. The test thread is not a
+ * scheduler, so ConnTest owns a one-scheduler runtime on a background thread
+ * (created once, stopped and freed by an atexit hook so that leak checkers see
+ * nothing): the test thread builds the conn, posts it to scheduler 0, which
+ * starts a coroutine running kiln_endpoint_call, and sleeps on a condition
+ * variable until the coroutine marks the state done. The post and the mutex
+ * order everything: the conn is built before the post and read after done.
+ * One scheduler is enough (tests issue one request at a time per thread) and
+ * keeps handler code on one thread, as a request is in the server. */
 #include "kiln/test.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +29,8 @@ typedef struct test_state {
     kiln_conn_t conn;
     kiln_buf_t body;
     kiln_buf_t head;
+    const kiln_endpoint_t *ep;
+    int done; /* under done_lock */
 } test_state_t;
 
 #define TEST_BODY_MAX (64u << 20)
@@ -127,6 +142,82 @@ static void set_body(test_state_t *s, const kiln_test_opts_t *o, const char **ct
     s->conn.body = (kiln_str_t){ body ? body : "", len };
 }
 
+/* ---- Running it on the test runtime ------------------------------------------------ */
+
+static pthread_once_t rt_once = PTHREAD_ONCE_INIT;
+static kiln_runtime_t *test_rt;
+static pthread_t rt_thread;
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+
+static void *rt_main(void *arg)
+{
+    kiln_runtime_run(arg);
+    return NULL;
+}
+
+static void rt_stop(void)
+{
+    kiln_runtime_stop(test_rt, 0);
+    pthread_join(rt_thread, NULL);
+    kiln_runtime_free(test_rt);
+    test_rt = NULL;
+}
+
+static void rt_start(void)
+{
+    kiln_runtime_conf_t conf = { .schedulers = 1, .blocking_threads = 2 };
+    test_rt = kiln_runtime_new(&conf);
+    if (!test_rt || pthread_create(&rt_thread, NULL, rt_main, test_rt) != 0) {
+        fprintf(stderr, "kiln_test: cannot start the test runtime\n");
+        abort();
+    }
+    atexit(rt_stop);
+}
+
+kiln_runtime_t *kiln_test_runtime(void)
+{
+    pthread_once(&rt_once, rt_start);
+    return test_rt;
+}
+
+static void mark_done(test_state_t *s, int rc)
+{
+    pthread_mutex_lock(&done_lock);
+    s->pub.rc = rc;
+    s->done = 1; /* the caller may free s once it sees this: touch nothing after */
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void run_coro(void *arg)
+{
+    test_state_t *s = arg;
+    mark_done(s, kiln_endpoint_call(s->ep, &s->conn));
+}
+
+static void run_posted(void *arg)
+{
+    if (kiln_coro_start(run_coro, arg) < 0) mark_done(arg, KILN_ENOMEM);
+}
+
+static int run(test_state_t *s)
+{
+    if (kiln_coro_current()) return kiln_endpoint_call(s->ep, &s->conn);
+    kiln_runtime_t *rt = kiln_test_runtime();
+    kiln_sched_t *here = kiln_sched_current();
+    if (here && kiln_sched_runtime(here) == rt) {
+        fprintf(stderr, "kiln_test_request: called on the test runtime outside a coroutine\n");
+        abort();
+    }
+    if (kiln_sched_post(kiln_sched_get(rt, 0), run_posted, s) < 0) return KILN_ENOMEM;
+    pthread_mutex_lock(&done_lock);
+    while (!s->done) pthread_cond_wait(&done_cond, &done_lock);
+    int rc = s->pub.rc;
+    pthread_mutex_unlock(&done_lock);
+    return rc;
+}
+
 kiln_test_conn_t *kiln_test_request_opts(const kiln_endpoint_t *ep, const char *method, const char *target,
                                          const kiln_test_opts_t *opts)
 {
@@ -147,8 +238,9 @@ kiln_test_conn_t *kiln_test_request_opts(const kiln_endpoint_t *ep, const char *
     set_body(s, o, &ctype);
     set_headers(s, o, ctype);
     c->start_ns = kiln_now_ns();
+    s->ep = ep;
 
-    s->pub.rc = kiln_endpoint_call(ep, c);
+    s->pub.rc = run(s);
     s->pub.conn = c;
     s->pub.status = c->status;
     s->pub.headers = c->resp_headers;

@@ -3,10 +3,15 @@
  * kiln_endpoint_call runs the endpoint plugs, matches the router, runs the
  * route's pipelines in scope order and then the handler. It guarantees that a
  * response has been sent when it returns: a plug or handler error, or a handler
- * that answered nothing, becomes a 500 rendered by the default error view and
- * logged with the request id. What went wrong (error, route, plug) is kept in a
- * small on-stack record so that the dev-mode 500 page can show it without the
- * conn having to carry it. Telemetry events bracket the call. */
+ * that answered nothing, becomes a 500 rendered by the default error view. What
+ * went wrong (error, cause, plug or handler) is kept in a small on-stack record
+ * so that the dev-mode 500 page and the telemetry events can show it without
+ * the conn having to carry it.
+ *
+ * The endpoint logs nothing itself: it reports each request through the
+ * kiln.endpoint.* telemetry events (kiln/endpoint.h), and the request log is a
+ * handler of those (kiln/logger.h), as Phoenix.Logger is. So one line per
+ * request comes from one place, and an app or a test can replace it. */
 #include "kiln/endpoint.h"
 #include "kiln/router.h"
 #include "kiln/telemetry.h"
@@ -14,31 +19,63 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct failure {
-    int err;
-    const char *where; /* plug name, "handler", or a fixed reason */
+    int err;           /* the negative error, or KILN_ESTATE when nothing was sent */
+    const char *cause; /* what to report: kiln_strerror(err) or a fixed reason; NULL = no failure */
+    const char *where; /* plug name, handler name, "router", or a fixed reason */
 } failure_t;
 
 /* ---- Telemetry --------------------------------------------------------------- */
 
-/* Events "kiln.endpoint.start", ".stop" and ".exception" ([kiln, endpoint, *]
- * in Phoenix): measurements duration_us (since the head was complete) and
- * status; metadata method, path, route, request_id, and error when failing. */
-static void emit(const char *event, const kiln_conn_t *c, int err)
-{
-    char name[40];
-    snprintf(name, sizeof name, "kiln.endpoint.%s", event);
-    if (!kiln_telemetry_enabled(name)) return;
+/* The request's metadata strings, copied into the arena once per request on the
+ * first event that has a listener: the conn's slices are not NUL-terminated,
+ * and start, exception and stop would otherwise copy them up to three times. */
+typedef struct req_meta {
+    int built;
     char method[16];
-    snprintf(method, sizeof method, "%.*s", (int)c->method_str.len, c->method_str.ptr);
-    const char *path = kiln_arena_strndup(c->arena, c->path.ptr ? c->path.ptr : "", c->path.len);
+    const char *path, *remote_ip;
+} req_meta_t;
+
+static void meta_build(req_meta_t *rm, kiln_conn_t *c)
+{
+    if (rm->built) return;
+    rm->built = 1;
+    snprintf(rm->method, sizeof rm->method, "%.*s", (int)c->method_str.len, c->method_str.ptr);
+    rm->path = kiln_arena_strndup(c->arena, c->path.ptr ? c->path.ptr : "", c->path.len);
+    rm->remote_ip = kiln_arena_strndup(c->arena, c->remote_ip.ptr ? c->remote_ip.ptr : "", c->remote_ip.len);
+    if (!rm->path) rm->path = "";           /* out of memory: the event still goes out */
+    if (!rm->remote_ip) rm->remote_ip = "";
+}
+
+static void emit_start(kiln_conn_t *c, req_meta_t *rm)
+{
+    if (!kiln_telemetry_enabled(KILN_EVENT_ENDPOINT_START)) return;
+    meta_build(rm, c);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now_ns = (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+    kiln_telemetry_execute(KILN_EVENT_ENDPOINT_START, KILN_MEASUREMENTS({ "system_time_ns", now_ns }),
+                           KILN_METADATA({ "method", rm->method }, { "path", rm->path },
+                                         { "remote_ip", rm->remote_ip }));
+}
+
+/* stop and exception carry the same fields; f is NULL for a request that did
+ * not fail. */
+static void emit_end(const char *event, kiln_conn_t *c, req_meta_t *rm, const failure_t *f)
+{
+    if (!kiln_telemetry_enabled(event)) return;
+    meta_build(rm, c);
     double us = (double)(kiln_now_ns() - c->start_ns) / 1000.0;
-    kiln_telemetry_execute(name, KILN_MEASUREMENTS({ "duration_us", us }, { "status", (double)c->status }),
-                           KILN_METADATA({ "method", method }, { "path", path ? path : "" },
+    kiln_telemetry_execute(event, KILN_MEASUREMENTS({ "duration_us", us }, { "status", (double)c->status }),
+                           KILN_METADATA({ "method", rm->method }, { "path", rm->path },
                                          { "route", c->route_path ? c->route_path : "" },
+                                         { "route_name", c->route_name ? c->route_name : "" },
                                          { "request_id", c->request_id ? c->request_id : "" },
-                                         { "error", err < 0 ? kiln_strerror(err) : "" }));
+                                         { "remote_ip", rm->remote_ip },
+                                         { "error", f && f->cause ? f->cause : "" },
+                                         { "in", f && f->where ? f->where : "" }));
 }
 
 /* ---- Plug pipelines ------------------------------------------------------------ */
@@ -149,21 +186,17 @@ int kiln_conn_send_error(kiln_conn_t *c, int status, const char *message)
     return send_view(c, status, message, NULL, 0);
 }
 
-/* The 500: logged with the request id; the page shows the cause only in dev. */
+/* The 500. The page shows the cause only in dev; the log gets it through the
+ * exception and stop events. */
 static void send_500(const kiln_endpoint_t *ep, kiln_conn_t *c, const failure_t *f)
 {
-    const char *err = f->err < 0 ? kiln_strerror(f->err) : "no response sent";
-    kiln_log(KILN_LOG_ERROR, "%s: request_id=%s %.*s %.*s -> 500: %s (in %s, route %s)", ep->name ? ep->name : "kiln",
-             c->request_id ? c->request_id : "-", (int)c->method_str.len, c->method_str.ptr, (int)c->path.len,
-             c->path.ptr, err, f->where ? f->where : "?", c->route_path ? c->route_path : "-");
-    emit("exception", c, f->err);
     if (c->state != KILN_CONN_UNSENT) return; /* too late for an error page: the adapter closes */
     c->status = 500;
     if (!ep->dev) {
         send_view(c, 500, NULL, NULL, 0);
         return;
     }
-    const detail_t d[] = { { "error", err }, { "in", f->where }, { "route", c->route_path },
+    const detail_t d[] = { { "error", f->cause }, { "in", f->where }, { "route", c->route_path },
                            { "route_name", c->route_name }, { "request_id", c->request_id } };
     send_view(c, 500, "An error occurred while handling this request.", d, KILN_ARRAY_LEN(d));
 }
@@ -201,22 +234,25 @@ static int dispatch(const kiln_endpoint_t *ep, kiln_conn_t *c, failure_t *f)
 
 int kiln_endpoint_call(const kiln_endpoint_t *ep, kiln_conn_t *c)
 {
-    failure_t f = { 0, NULL };
+    failure_t f = { 0, NULL, NULL };
+    req_meta_t rm = { 0 };
     c->endpoint = (void *)ep;
     if (!c->start_ns) c->start_ns = kiln_now_ns();
-    emit("start", c, 0);
+    emit_start(c, &rm);
     int rc = kiln_plugs_run(ep->plugs, c, &f.where);
     if (rc == KILN_PLUG_CONT) rc = dispatch(ep, c, &f);
     if (rc < 0) {
         f.err = rc;
-        send_500(ep, c, &f);
+        f.cause = kiln_strerror(rc);
     } else if (c->state == KILN_CONN_UNSENT) {
+        f.err = KILN_ESTATE;
+        f.cause = "no response sent";
         f.where = c->halted ? (f.where ? f.where : "a halting plug") : (f.where ? f.where : "handler");
-        send_500(ep, c, &f);
-        rc = KILN_ESTATE;
-    } else {
-        rc = 0;
     }
-    emit("stop", c, rc);
-    return rc;
+    if (f.cause) {
+        send_500(ep, c, &f);
+        emit_end(KILN_EVENT_ENDPOINT_EXCEPTION, c, &rm, &f);
+    }
+    emit_end(KILN_EVENT_ENDPOINT_STOP, c, &rm, f.cause ? &f : NULL);
+    return f.err;
 }

@@ -467,7 +467,8 @@ static void format_allow(unsigned mask, char *out, size_t cap)
 
 int kiln_router_match(const kiln_router_t *r, kiln_conn_t *c, kiln_match_t *m)
 {
-    memset(m, 0, sizeof *m);
+    m->route = NULL;
+    m->allow[0] = '\0';
     kiln_str_t segs[MAX_SEGS];
     kiln_str_t raw = c->raw_path.len ? c->raw_path : c->path;
     int n = split_path(raw, segs);

@@ -64,6 +64,20 @@ int kiln_telemetry_enabled(const char *name)
     return 0;
 }
 
+const char *kiln_telemetry_meta(const kiln_telemetry_event_t *ev, const char *key)
+{
+    for (size_t i = 0; ev && key && i < ev->n_metadata; i++)
+        if (strcmp(ev->metadata[i].key, key) == 0) return ev->metadata[i].value;
+    return NULL;
+}
+
+double kiln_telemetry_measurement(const kiln_telemetry_event_t *ev, const char *key, double dflt)
+{
+    for (size_t i = 0; ev && key && i < ev->n_measurements; i++)
+        if (strcmp(ev->measurements[i].key, key) == 0) return ev->measurements[i].value;
+    return dflt;
+}
+
 /* Under lock: publishes a copy of the current snapshot with `add` appended
  * and `drop` left out, and retires the old one. */
 static void republish(handler_t *add, const handler_t *drop)

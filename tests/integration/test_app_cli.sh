@@ -41,6 +41,7 @@ check "serves / with 200" "wait_http http://127.0.0.1:$port/ && [ \$(curl -s -o 
 check "serves a static file found relative to the executable" "curl -s http://127.0.0.1:$port/app.css | grep -q font-family"
 check "JSON API answers" "curl -s http://127.0.0.1:$port/api/status | grep -q '\"status\":\"ok\"'"
 check "the dev secret warning is logged" "grep -q 'SECRET_KEY_BASE is not set' $tmp/log"
+check "the request log writes one line per request" "[ \$(grep -c 'GET /api/status -> 200 in .* request_id=' $tmp/log) = 1 ]"
 
 # SIGTERM: drains and exits 0 within the drain deadline
 start=$(date +%s%N)

@@ -1,7 +1,8 @@
-/* Endpoint and ConnTest: a handler error becomes a 500 logged with the request
- * id; a handler that sends nothing gets a 500; plug errors name the plug; the
+/* Endpoint and ConnTest: a handler error becomes a 500 reported (through the
+ * request events, here via the request log) with the request id; a handler that sends nothing gets a 500; plug errors name the plug; the
  * dev page shows the cause and the prod page does not; error views follow the
  * format; chunked and file responses through the test adapter. */
+#include "kiln/logger.h"
 #include "kiln/plugs.h"
 #include "kiln/router.h"
 #include "kiln/telemetry.h"
@@ -10,7 +11,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 static int h_ok(kiln_conn_t *c)
 {
@@ -55,22 +55,26 @@ static const kiln_route_t routes[] = {
 static const kiln_plug_t ep_plugs[] = { KILN_PLUG(kiln_plug_request_id, NULL), KILN_PLUG_END };
 static kiln_endpoint_t ep = { .name = "demo", .plugs = ep_plugs };
 
-/* Runs a request with stderr captured into buf. */
+/* Runs a request with the request log attached, its lines captured into buf. */
+typedef struct capture {
+    char *buf;
+    size_t cap;
+} capture_t;
+
+static void sink(kiln_log_level_t level, const char *line, void *ud)
+{
+    capture_t *cp = ud;
+    size_t n = strlen(cp->buf);
+    snprintf(cp->buf + n, cp->cap - n, "[%d] %s\n", (int)level, line);
+}
+
 static kiln_test_conn_t *captured(const char *method, const char *path, char *buf, size_t cap)
 {
-    char tmpl[] = "/tmp/kiln_ep_log_XXXXXX";
-    int fd = mkstemp(tmpl);
-    unlink(tmpl);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fd, 2);
+    capture_t cp = { buf, cap };
+    buf[0] = '\0';
+    kiln_logger_attach(&(kiln_logger_opts_t){ .level = KILN_LOG_INFO, .sink = sink, .sink_ud = &cp });
     kiln_test_conn_t *t = kiln_test_request(&ep, method, path);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    ssize_t n = pread(fd, buf, cap - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
+    kiln_logger_detach();
     return t;
 }
 
@@ -104,8 +108,10 @@ static void test_handler_error(void)
     KT_ASSERT_EQ_INT(t->rc, KILN_EIO);
     KT_ASSERT(strstr(t->body, "Internal Server Error") != NULL);
     KT_ASSERT(strstr(t->body, "i/o error") == NULL); /* prod: no cause on the page */
-    char *want = kiln_arena_sprintf(t->conn->arena, "request_id=%s GET /fail -> 500: i/o error (in h_fail, route /fail)",
-                                    t->conn->request_id);
+    char *want = kiln_arena_sprintf(t->conn->arena, "[%d] GET /fail -> 500 in ", KILN_LOG_ERROR);
+    KT_ASSERT(strstr(log, want) != NULL);
+    want = kiln_arena_sprintf(t->conn->arena, "request_id=%s: i/o error (in h_fail, route /fail)\n",
+                              t->conn->request_id);
     if (!strstr(log, want)) fprintf(stderr, "  log was: %s\n", log);
     KT_ASSERT(strstr(log, want) != NULL);
     kiln_test_free(t);
@@ -199,6 +205,37 @@ static void test_telemetry(void)
                            "kiln.endpoint.stop(/fail|i/o error);");
 }
 
+static char stop_meta[512];
+static double stop_status, stop_duration = -1;
+static void on_stop(const kiln_telemetry_event_t *ev, void *ud)
+{
+    (void)ud;
+    static const char *keys[] = { "method", "path", "route", "route_name", "request_id", "remote_ip", "error", "in" };
+    stop_meta[0] = '\0';
+    for (size_t i = 0; i < KILN_ARRAY_LEN(keys); i++) {
+        size_t n = strlen(stop_meta);
+        const char *v = kiln_telemetry_meta(ev, keys[i]);
+        snprintf(stop_meta + n, sizeof stop_meta - n, "%s=%s;", keys[i], v ? v : "(none)");
+    }
+    stop_status = kiln_telemetry_measurement(ev, "status", -1);
+    stop_duration = kiln_telemetry_measurement(ev, "duration_us", -1);
+}
+
+/* stop carries everything a log line or a metric needs. */
+static void test_stop_metadata(void)
+{
+    KT_ASSERT_EQ_INT(kiln_telemetry_attach("stop", KILN_EVENT_ENDPOINT_STOP, on_stop, NULL), 0);
+    kiln_test_conn_t *t = kiln_test_request(&ep, "GET", "/ok?x=1", .remote_ip = "10.0.0.7");
+    kiln_telemetry_detach("stop");
+    char *want = kiln_arena_sprintf(t->conn->arena,
+                                    "method=GET;path=/ok;route=/ok;route_name=ok;request_id=%s;remote_ip=10.0.0.7;"
+                                    "error=;in=;", t->conn->request_id);
+    KT_ASSERT_EQ_STR(stop_meta, want);
+    KT_ASSERT(stop_status == 200);
+    KT_ASSERT(stop_duration >= 0);
+    kiln_test_free(t);
+}
+
 static void test_no_router(void)
 {
     kiln_endpoint_t bare = { .name = "bare" };
@@ -220,6 +257,7 @@ int main(void)
     KT_RUN(test_chunked);
     KT_RUN(test_no_router);
     KT_RUN(test_telemetry);
+    KT_RUN(test_stop_metadata);
     kiln_router_free(r);
     kiln_telemetry_shutdown();
     return kt_done();

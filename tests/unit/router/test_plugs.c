@@ -1,4 +1,4 @@
-/* Built-in plugs through ConnTest: request id, logger, params (query, nested
+/* Built-in plugs through ConnTest: request id, params (query, nested
  * form, multipart with a file, JSON, invalid input), method override, head,
  * secure headers, CORS and accepts. */
 #include "kiln/plugs.h"
@@ -269,33 +269,6 @@ static void test_accepts(void)
     kiln_test_free(t);
 }
 
-static char log_path[] = "/tmp/kiln_plug_log_XXXXXX";
-
-static void test_logger(void)
-{
-    static const kiln_plug_t lp[] = { KILN_PLUG(kiln_plug_request_id, NULL), KILN_PLUG(kiln_plug_logger, NULL),
-                                      KILN_PLUG_END };
-    kiln_endpoint_t lep = { .name = "log", .plugs = lp, .router = ep.router };
-    int fd = mkstemp(log_path);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fd, 2);
-    kiln_log_set_level(KILN_LOG_INFO);
-    kiln_test_conn_t *t = kiln_test_request(&lep, "GET", "/echo?q=1");
-    kiln_log_set_level(KILN_LOG_ERROR);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char buf[4096] = { 0 };
-    KT_ASSERT(pread(fd, buf, sizeof buf - 1, 0) > 0);
-    close(fd);
-    unlink(log_path);
-    char *want = kiln_arena_sprintf(t->conn->arena, "GET /echo -> 200 in ");
-    KT_ASSERT(strstr(buf, want) != NULL);
-    KT_ASSERT(strstr(buf, t->conn->request_id) != NULL);
-    kiln_test_free(t);
-}
-
 int main(void)
 {
     kiln_log_set_level(KILN_LOG_ERROR);
@@ -311,7 +284,6 @@ int main(void)
     KT_RUN(test_secure_headers);
     KT_RUN(test_cors);
     KT_RUN(test_accepts);
-    KT_RUN(test_logger);
     kiln_router_free(r);
     return kt_done();
 }

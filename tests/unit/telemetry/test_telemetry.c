@@ -52,6 +52,17 @@ static void test_attach_execute_detach(void)
     KT_ASSERT_EQ_INT(a, 2);
 }
 
+static void test_lookups(void)
+{
+    const kiln_measurement_t m[] = { { "duration_us", 12.5 }, { "status", 200 } };
+    const kiln_meta_t md[] = { { "method", "GET" }, { "path", "/x" } };
+    kiln_telemetry_event_t ev = { "kiln.endpoint.stop", m, 2, md, 2 };
+    KT_ASSERT(kiln_telemetry_measurement(&ev, "status", -1) == 200);
+    KT_ASSERT(kiln_telemetry_measurement(&ev, "nope", -1) == -1);
+    KT_ASSERT_EQ_STR(kiln_telemetry_meta(&ev, "path"), "/x");
+    KT_ASSERT(kiln_telemetry_meta(&ev, "route") == NULL);
+}
+
 static atomic_int stop_flag;
 static atomic_long hits;
 static void count_cb(const kiln_telemetry_event_t *ev, void *ud)
@@ -113,6 +124,7 @@ static void test_execute_cost(void)
 int main(void)
 {
     KT_RUN(test_attach_execute_detach);
+    KT_RUN(test_lookups);
     KT_RUN(test_concurrent_attach_detach);
     KT_RUN(test_execute_cost);
     return kt_done();
