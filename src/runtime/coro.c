@@ -144,6 +144,8 @@ int kiln_coro_start(void (*fn)(void *arg), void *arg)
     c->arg = arg;
     c->done = c->queued = false;
     c->proc = NULL;
+    c->park_hook = NULL;
+    c->park_ud = NULL;
     c->next = NULL;
     c->wake_value = 0;
     c->sp = kiln__ctx_init(c, coro_main, c);
@@ -162,6 +164,7 @@ intptr_t kiln_coro_park(void)
     kiln_sched_t *s = kiln_sched_current();
     kiln_coro_t *c = s ? s->current : NULL;
     if (!c) return KILN_ESTATE;
+    if (c->park_hook) c->park_hook(c->park_ud);
 #if KILN_ASAN
     __sanitizer_start_switch_fiber(&c->asan_fake, c->caller_lo, c->caller_size);
 #endif
@@ -170,6 +173,16 @@ intptr_t kiln_coro_park(void)
     __sanitizer_finish_switch_fiber(c->asan_fake, &c->caller_lo, &c->caller_size);
 #endif
     return c->wake_value;
+}
+
+int kiln__coro_on_park(void (*fn)(void *ud), void *ud)
+{
+    kiln_sched_t *s = kiln_sched_current();
+    kiln_coro_t *c = s ? s->current : NULL;
+    if (!c) return KILN_ESTATE;
+    c->park_hook = fn;
+    c->park_ud = ud;
+    return 0;
 }
 
 static void make_ready(kiln_sched_t *s, kiln_coro_t *c)

@@ -39,6 +39,8 @@ struct kiln_coro {
     kiln_coro_t *next; /* ready list / free-stack list */
     bool done, queued;
     kiln_proc_t *proc; /* the process this coroutine runs, NULL for a plain one */
+    void (*park_hook)(void *ud); /* run by kiln_coro_park before switching away (kiln__coro_on_park) */
+    void *park_ud;
     char *stack_lo; /* usable stack: [stack_lo, stack_lo + stack_size) */
     size_t stack_size;
 #if KILN_ASAN
@@ -144,5 +146,10 @@ void kiln__proc_set_subs(kiln_proc_t *p, void *subs);
 #define KILN__PID_SLOT(pid) ((uint32_t)(((pid) >> 8) & 0xffffff))
 #define KILN__PID_GEN(pid) ((uint32_t)((pid) >> 32))
 #define KILN__MAX_SCHEDULERS 256
+
+/* Sets a callback that runs each time the current coroutine parks, until it
+ * ends (the server flushes output it held back for a pipelined batch). Returns
+ * KILN_ESTATE when not on a coroutine. Declared again in src/server/server_int.h. */
+int kiln__coro_on_park(void (*fn)(void *ud), void *ud);
 
 #endif

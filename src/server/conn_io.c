@@ -16,6 +16,10 @@
  * runs (c->busy) the connection reads nothing, and it is never freed under the
  * coroutine: closing it is left to the coroutine when the request ends.
  *
+ * Responses of a pipelined batch may be held back in c->obuf (respond.c) to go
+ * out in one write; every way out of a batch (waiting for bytes, an error
+ * answer, EOF, closing) flushes them first, with out_flush.
+ *
  * Reads are edge-triggered: c->readable remembers that the socket may hold
  * more bytes; a short read clears it, which saves the EAGAIN read per request.
  *
@@ -113,6 +117,7 @@ static void conn_free(srv_conn_t *c)
     close(c->io.fd);
     req_release(c);
     buf_release(c);
+    kiln__srv_obuf_release(c);
     if (c->counted_ip) kiln__srv_ip_release(ss->srv, c->ip_raw, c->ip_family);
     if (c->prev)
         c->prev->next = c->next;
@@ -170,9 +175,24 @@ static void conn_linger(srv_conn_t *c)
     linger_read(c);
 }
 
+/* Writes the responses a pipelined batch held back, before the batch stops or
+ * answers anything else. Output is only held on the request coroutine, so this
+ * may park; busy keeps the io callback from driving the connection meanwhile
+ * (a close during the park is then left to us: c->dead). */
+static int out_flush(srv_conn_t *c)
+{
+    if (!c->olen) return 0;
+    unsigned busy = c->busy;
+    c->busy = 1;
+    int rc = kiln__srv_flush(c);
+    c->busy = busy;
+    return rc < 0 || c->dead ? KILN_ECLOSED : 0;
+}
+
 /* Answers a rejected request (status from the parser or a limit) and closes. */
 static int conn_reject(srv_conn_t *c, int status)
 {
+    out_flush(c);
     c->ss->rejected++;
     kiln__srv_send_error(c, status);
     conn_linger(c);
@@ -200,6 +220,10 @@ static ssize_t conn_read(srv_conn_t *c, char *dst, size_t cap)
 static int conn_wait(srv_conn_t *c)
 {
     const kiln_server_conf_t *cf = conf_of(c);
+    if (out_flush(c) < 0) {
+        conn_free(c);
+        return ADV_CLOSED;
+    }
     if (c->state == SRV_ST_BODY) {
         timer_set(c, SRV_TIMER_BODY, cf->body_timeout_ms); /* reset per read: an idle limit */
     } else if (c->rlen == 0) {
@@ -363,7 +387,13 @@ static int head_done(srv_conn_t *c, const kiln_http_req_t *h, int head_len)
         kiln_buf_init(&r->cbody, lim->max_body);
         if (kiln_arena_on_reset(r->arena, free_cbody, &r->cbody) < 0) return conn_reject(c, 503);
     }
-    if (h->expect_continue && h->version_minor >= 1 && c->rlen == (uint32_t)head_len) send_continue(c);
+    if (h->expect_continue && h->version_minor >= 1 && c->rlen == (uint32_t)head_len) {
+        if (out_flush(c) < 0) {
+            conn_free(c);
+            return ADV_CLOSED;
+        }
+        send_continue(c);
+    }
     c->state = SRV_ST_BODY;
     return ADV_WAIT;
 }
@@ -415,6 +445,7 @@ static int body_advance(srv_conn_t *c)
             if (n > 0) c->rlen += (uint32_t)n;
         }
         if (n < 0) { /* the client went away mid-body */
+            out_flush(c); /* or only half-closed: it may still read */
             conn_free(c);
             return ADV_CLOSED;
         }
@@ -451,6 +482,7 @@ static int conn_advance(srv_conn_t *c)
         }
         ssize_t n = conn_read(c, c->rbuf + c->rlen, ss->srv->buf_size - c->rlen);
         if (n < 0) {
+            out_flush(c); /* a half-closed client still reads the answers to what it sent */
             conn_free(c);
             return ADV_CLOSED;
         }
@@ -514,12 +546,14 @@ static void serve(srv_conn_t *c)
 static void conn_coro(void *arg)
 {
     srv_conn_t *c = arg;
+    kiln__coro_on_park(kiln__srv_flush_nowait, c); /* a handler that waits lets held-back responses go */
     for (;;) {
         c->busy = 1;
         c->state = SRV_ST_RUN;
         serve(c);
-        c->busy = 0;
         int close = c->dead || c->req->close || c->draining;
+        if (close) out_flush(c); /* normally empty: a closing response is never held */
+        c->busy = 0;
         req_end(c);
         if (close) {
             if (c->dead || c->rlen == 0)

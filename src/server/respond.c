@@ -9,6 +9,14 @@
  * So per-connection buffered output is bounded by what the handler itself
  * holds: the server adds nothing but the head.
  *
+ * Pipelined batches: while more request bytes wait behind the request being
+ * answered, a small send_resp response is copied into c->obuf instead of being
+ * written, and goes out with the next response that is written, in one writev.
+ * The batch flushes obuf whenever it stops (conn_io.c: waiting for bytes, an
+ * error answer, EOF, closing) and whenever the request coroutine parks (a park
+ * hook), so held-back responses never wait on a handler or on the client: one
+ * system call and one TCP segment per batch instead of one per response.
+ *
  * The server owns framing: content-length for send_resp/send_file, chunked
  * (or close-delimited for HTTP/1.0) for send_chunked; no body for HEAD, 1xx,
  * 204 and 304. */
@@ -16,6 +24,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SRV_IOV_MAX 64
@@ -99,28 +108,95 @@ int kiln__srv_write_all(srv_conn_t *c, struct iovec *iov, int n)
     return 0;
 }
 
+void kiln__srv_obuf_release(srv_conn_t *c)
+{
+    if (!c->obuf) return;
+    kiln__srv_pool_put(&c->ss->bufs, c->obuf, free);
+    c->obuf = NULL;
+    c->olen = 0;
+}
+
+/* Writes what obuf holds, parking while the socket is full. olen is cleared
+ * first: the park hook must not send the same bytes again. */
+int kiln__srv_flush(srv_conn_t *c)
+{
+    if (!c->olen) return 0;
+    struct iovec iov = { c->obuf, c->olen };
+    c->olen = 0;
+    int rc = kiln__srv_write_all(c, &iov, 1);
+    kiln__srv_obuf_release(c);
+    return rc;
+}
+
+/* The park hook of a request coroutine: the handler is about to wait, so the
+ * responses held back before it go out now, as far as the socket takes them
+ * without waiting (the rest goes with the next write or the batch's flush). */
+void kiln__srv_flush_nowait(void *arg)
+{
+    srv_conn_t *c = arg;
+    if (!c->olen || c->dead) return;
+    struct iovec iov = { c->obuf, c->olen };
+    ssize_t w = c->ops->writev(c, &iov, 1);
+    if (w == KILN_EAGAIN) return;
+    if (w < 0) {
+        c->dead = 1;
+        kiln__srv_obuf_release(c);
+        return;
+    }
+    memmove(c->obuf, c->obuf + w, c->olen - (size_t)w);
+    c->olen -= (uint32_t)w;
+    if (!c->olen) kiln__srv_obuf_release(c);
+}
+
+/* Whether a response of n bytes may wait in obuf: more request bytes are
+ * pipelined behind this one (so the batch goes on and will flush), the
+ * connection stays open, and it fits. */
+static int may_hold(srv_conn_t *c, size_t n)
+{
+    const srv_req_t *r = c->req;
+    if (r->close || c->dead || c->rlen <= r->head_len || c->olen + n > c->ss->srv->buf_size) return 0;
+    if (!c->obuf) c->obuf = kiln__srv_pool_get(&c->ss->bufs);
+    if (!c->obuf) c->obuf = malloc(c->ss->srv->buf_size);
+    return c->obuf != NULL;
+}
+
 static int srv_send_resp(kiln_conn_t *kc, const kiln_str_t *body, size_t n_body)
 {
     srv_conn_t *c = kc->adapter_data;
     srv_req_t *r = c->req;
     uint64_t total = 0;
     for (size_t i = 0; i < n_body; i++) total += body[i].len;
-    struct iovec small[1 + 8], *iov = small;
+    /* iov[0] is for what obuf holds back, iov[1] for the head */
+    struct iovec small[2 + 8], *iov = small;
     if (n_body > 8) {
-        iov = kiln_arena_alloc(r->arena, (n_body + 1) * sizeof *iov);
+        iov = kiln_arena_alloc(r->arena, (n_body + 2) * sizeof *iov);
         if (!iov) return KILN_ENOMEM;
     }
-    int rc = head_prepare(c, (int64_t)total, &iov[0]);
+    int rc = head_prepare(c, (int64_t)total, &iov[1]);
     if (rc < 0) return rc;
-    int n = 1;
+    int n = 2;
+    size_t bytes = iov[1].iov_len;
     if (body_allowed(r, kc->status)) {
         for (size_t i = 0; i < n_body; i++) {
             iov[n].iov_base = (void *)body[i].ptr;
             iov[n].iov_len = body[i].len;
             n++;
         }
+        bytes += total;
     }
-    return kiln__srv_write_all(c, iov, n);
+    if (may_hold(c, bytes)) {
+        for (int i = 1; i < n; i++) {
+            if (iov[i].iov_len) memcpy(c->obuf + c->olen, iov[i].iov_base, iov[i].iov_len);
+            c->olen += (uint32_t)iov[i].iov_len;
+        }
+        return 0;
+    }
+    if (!c->olen) return kiln__srv_write_all(c, iov + 1, n - 1);
+    iov[0] = (struct iovec){ c->obuf, c->olen };
+    c->olen = 0; /* handed over to this write (see kiln__srv_flush) */
+    rc = kiln__srv_write_all(c, iov, n);
+    kiln__srv_obuf_release(c);
+    return rc;
 }
 
 static int srv_send_file(kiln_conn_t *kc, int fd, off_t off, uint64_t len)
@@ -128,7 +204,9 @@ static int srv_send_file(kiln_conn_t *kc, int fd, off_t off, uint64_t len)
     srv_conn_t *c = kc->adapter_data;
     srv_req_t *r = c->req;
     struct iovec head;
-    int rc = head_prepare(c, (int64_t)len, &head);
+    int rc = kiln__srv_flush(c);
+    if (rc < 0) return rc;
+    rc = head_prepare(c, (int64_t)len, &head);
     if (rc == 0) rc = kiln__srv_write_all(c, &head, 1);
     if (rc < 0 || !body_allowed(r, kc->status)) return rc;
     while (len > 0) {
@@ -157,7 +235,9 @@ static int srv_send_chunked(kiln_conn_t *kc)
     if (r->resp_chunked == 2) r->close = 1; /* HTTP/1.0: the close ends the body */
     if (!body_allowed(r, kc->status)) r->chunk_ended = 1;
     struct iovec head;
-    int rc = head_prepare(c, -1, &head);
+    int rc = kiln__srv_flush(c);
+    if (rc < 0) return rc;
+    rc = head_prepare(c, -1, &head);
     if (rc < 0) return rc;
     return kiln__srv_write_all(c, &head, 1);
 }

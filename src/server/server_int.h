@@ -79,6 +79,8 @@ struct srv_conn {
     void *tls;               /* SSL *, or NULL */
     char *rbuf;              /* borrowed from ss->bufs while a request is under way, else NULL */
     uint32_t rlen;           /* bytes in rbuf */
+    uint32_t olen;           /* bytes held back in obuf */
+    char *obuf;              /* responses of a pipelined batch held back for one write; from ss->bufs, else NULL */
     uint32_t nreq;           /* requests served */
     srv_req_t *req;          /* the request being read or run (in its arena), or NULL */
     kiln_coro_t *waiter;     /* the request coroutine parked on a write, or NULL */
@@ -157,5 +159,11 @@ void kiln__srv_send_error(srv_conn_t *c, int status); /* best effort, never wait
 int kiln__srv_write_all(srv_conn_t *c, struct iovec *iov, int n);
 int kiln__srv_wait_writable(srv_conn_t *c);
 int kiln__srv_finish_response(srv_conn_t *c); /* ends an unfinished chunked body */
+int kiln__srv_flush(srv_conn_t *c);           /* writes what obuf holds back (may park); 0 or KILN_ECLOSED */
+void kiln__srv_flush_nowait(void *c);         /* as much of obuf as the socket takes now (park hook) */
+void kiln__srv_obuf_release(srv_conn_t *c);
+
+/* runtime (src/runtime/coro.c): a callback run each time the current coroutine parks. */
+int kiln__coro_on_park(void (*fn)(void *ud), void *ud);
 
 #endif
