@@ -16,6 +16,7 @@
  * every node the path reached are collected for the 405 allow header. */
 #include "kiln/router.h"
 #include "kiln/params.h"
+#include "router/router_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -345,8 +346,7 @@ static const route_t *search(search_t *s, const node_t *n, size_t i)
     return rt;
 }
 
-/* Splits path (up to '?') into non-empty segments; returns the count, or -1 if too deep. */
-static int split_path(kiln_str_t path, kiln_str_t *segs)
+int kiln__path_split(kiln_str_t path, kiln_str_t *segs, int max)
 {
     int n = 0;
     const char *p = path.ptr, *end = path.ptr + path.len;
@@ -357,7 +357,7 @@ static int split_path(kiln_str_t path, kiln_str_t *segs)
         if (p == end) break;
         const char *s = p;
         while (p < end && *p != '/') p++;
-        if (n == MAX_SEGS) return -1;
+        if (n == max) return -1;
         segs[n++] = (kiln_str_t){ s, (size_t)(p - s) };
     }
     return n;
@@ -366,7 +366,7 @@ static int split_path(kiln_str_t path, kiln_str_t *segs)
 const kiln_route_info_t *kiln_router_lookup(const kiln_router_t *r, kiln_method_t method, kiln_str_t path)
 {
     kiln_str_t segs[MAX_SEGS];
-    int n = split_path(path, segs);
+    int n = kiln__path_split(path, segs, MAX_SEGS);
     if (n < 0) return NULL;
     search_t s = { segs, (size_t)n, method, 0 };
     const route_t *rt = search(&s, r->root, 0);
@@ -471,7 +471,7 @@ int kiln_router_match(const kiln_router_t *r, kiln_conn_t *c, kiln_match_t *m)
     m->allow[0] = '\0';
     kiln_str_t segs[MAX_SEGS];
     kiln_str_t raw = c->raw_path.len ? c->raw_path : c->path;
-    int n = split_path(raw, segs);
+    int n = kiln__path_split(raw, segs, MAX_SEGS);
     m->status = 404;
     if (n < 0) return KILN_ENOENT;
     int rc = decode_segs(c->arena, segs, n);

@@ -12,6 +12,7 @@
  * Then HTTP caching: a strong ETag from size and mtime, Last-Modified, 304s;
  * single byte ranges; precompressed .br/.gz siblings picked by Accept-Encoding. */
 #include "kiln/plugs.h"
+#include "router/router_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,24 +56,6 @@ static int decode_segment(kiln_arena_t *a, kiln_str_t raw, char **out)
     if (!strcmp(d, ".") || !strcmp(d, "..")) return KILN_EINVAL;
     *out = d;
     return 0;
-}
-
-/* Splits the raw path into segments; returns the count, or -1 if too deep. */
-static int split(kiln_str_t path, kiln_str_t *segs)
-{
-    int n = 0;
-    const char *p = path.ptr, *end = path.ptr + path.len;
-    const char *q = memchr(p, '?', path.len);
-    if (q) end = q;
-    while (p < end) {
-        while (p < end && *p == '/') p++;
-        if (p == end) break;
-        const char *s = p;
-        while (p < end && *p != '/') p++;
-        if (n == MAX_DEPTH) return -1;
-        segs[n++] = (kiln_str_t){ s, (size_t)(p - s) };
-    }
-    return n;
 }
 
 /* How many leading segments `at` takes, or -1 if the path is not under it. */
@@ -309,7 +292,7 @@ int kiln_plug_static(kiln_conn_t *c, const void *opts)
     if (!o || !o->from) return KILN_EINVAL;
     if (c->method != KILN_METHOD_GET && c->method != KILN_METHOD_HEAD) return KILN_PLUG_CONT;
     kiln_str_t segs[MAX_DEPTH];
-    int n = split(c->raw_path.len ? c->raw_path : c->path, segs);
+    int n = kiln__path_split(c->raw_path.len ? c->raw_path : c->path, segs, MAX_DEPTH);
     int skip = n < 0 ? -1 : strip_at(o->at ? o->at : "/", segs, n);
     if (skip < 0 || skip == n) return KILN_PLUG_CONT;
     char *names[MAX_DEPTH];
