@@ -61,6 +61,8 @@ static void test_telemetry(void)
 {
     KT_ASSERT_EQ_INT(kiln_telemetry_attach("t", "kiln.http.request", on_tel, NULL), 0);
     for (int i = 0; i < 3; i++) KT_ASSERT_EQ_INT(kst_roundtrip(port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n", NULL), 200);
+    /* stop is emitted after the response is written: the client can read it first */
+    for (int i = 0; i < 2000 && atomic_load(&tel_stop) < 3; i++) usleep(1000);
     kiln_telemetry_detach("t");
     KT_ASSERT_EQ_INT(atomic_load(&tel_start), 3);
     KT_ASSERT_EQ_INT(atomic_load(&tel_stop), 3);
