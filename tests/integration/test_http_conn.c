@@ -66,6 +66,27 @@ static void test_slow_client(void)
     kst_close(&c);
 }
 
+/* H12: a batch of pipelined responses is held back only while the server
+ * still has requests in hand; a handler that waits must not hold the answers
+ * already made behind it. */
+static void test_h12_pipeline_not_held_behind_slow_handler(void)
+{
+    kst_conn_t c;
+    kst_resp_t r;
+    KT_ASSERT(kst_connect(&c, port) == 0);
+    int64_t t0 = kiln_now_ms();
+    KT_ASSERT(kst_send(&c, "GET / HTTP/1.1\r\nhost: x\r\n\r\nGET /slow HTTP/1.1\r\nhost: x\r\n\r\n") == 0);
+    KT_ASSERT(kst_read_resp(&c, &r) == 0);
+    int64_t first = kiln_now_ms() - t0;
+    KT_ASSERT_EQ_STR(r.body, "hello");
+    kst_resp_free(&r);
+    KT_ASSERT(kst_read_resp(&c, &r) == 0);
+    KT_ASSERT_EQ_STR(r.body, "slow");
+    kst_resp_free(&r);
+    kst_close(&c);
+    KT_ASSERT(first < kst_app_slow_ms - 100);
+}
+
 static void test_h10_header_deadline(void)
 {
     /* bytes trickle in forever: one deadline for the whole head → 408 and close */
@@ -269,6 +290,7 @@ int main(void)
     port = srv.port;
     KT_RUN(test_http10_keepalive);
     KT_RUN(test_slow_client);
+    KT_RUN(test_h12_pipeline_not_held_behind_slow_handler);
     KT_RUN(test_h10_header_deadline);
     KT_RUN(test_body_idle_timeout);
     KT_RUN(test_disconnect_mid_body);
