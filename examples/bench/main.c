@@ -9,8 +9,10 @@
  * router and the handler. Honours PORT and KILN_SCHEDULERS like every app. */
 #include <jansson.h>
 
+#include "fortune.h"
 #include "kiln/app.h"
 #include "kiln/router.h"
+#include "bench_db.h"
 
 static int plaintext(kiln_conn_t *c)
 {
@@ -36,14 +38,23 @@ static int json(kiln_conn_t *c)
 static const kiln_route_t routes[] = {
     KILN_GET("/plaintext", plaintext, "plaintext"),
     KILN_GET("/json", json, "json"),
+    KILN_GET("/db", bench_db, "db"),
+    KILN_GET("/queries", bench_queries, "queries"),
+    KILN_GET("/updates", bench_updates, "updates"),
+    KILN_GET("/fortunes", bench_fortunes, "fortunes"),
+    KILN_GET("/bench/fortunes-mem", fortunes_mem, "fortunes_mem"),
+    KILN_GET("/bench/fortunes-hand", fortunes_hand, "fortunes_hand"),
 };
 
 int main(int argc, char **argv)
 {
     static kiln_endpoint_t endpoint = { .name = "bench" };
     if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &endpoint.router) < 0) return 1;
-    const kiln_app_t app = { .name = "bench", .endpoint = &endpoint, .no_request_log = 1 };
+    const kiln_app_t app = { .name = "bench", .endpoint = &endpoint, .no_request_log = 1,
+                             .configure = bench_db_configure,
+                             .migrations = bench_migrations, .n_migrations = bench_n_migrations };
     int code = kiln_main(argc, argv, &app);
     kiln_router_free(endpoint.router);
+    kiln_repo_close(bench_repo);
     return code;
 }

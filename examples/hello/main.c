@@ -2,7 +2,10 @@
  *
  * It shows the pieces every app has: an endpoint (plugs every request goes
  * through), a router with scopes and pipelines, handlers that answer HTML and
- * JSON, and static files found relative to the executable. kiln_main logs one
+ * JSON, and static files found relative to the executable. Its pages are
+ * compiled templates (templates/: a root layout, an app layout component with
+ * slots, the pages) rendered through the browser pipeline (session, flash,
+ * CSRF), and guestbook.c is a complete form round trip. kiln_main logs one
  * line per request (the request log, kiln/logger.h); set .no_request_log = 1
  * in the app to leave it out. Run it with `make run` and open
  * http://127.0.0.1:4000/. */
@@ -11,57 +14,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guestbook.h"
 #include "kiln/app.h"
+#include "kiln/browser.h"
 #include "kiln/plugs.h"
 #include "kiln/router.h"
+#include "templates.h"
 
 /* ---- handlers ---- */
 
-/* Escapes text for HTML; the template engine (docs/guides/templates.md) will do
- * this for every interpolation. The result lives in the request arena. */
-static const char *html_escape(kiln_conn_t *c, const char *s)
+/* The root layout (templates/root.kiln) around every browser page: it shows
+ * the flash and carries the CSRF token for scripts. */
+static void root_layout(kiln_tpl_out_t *o, kiln_conn_t *c, const char *title, kiln_tpl_slot_t inner)
 {
-    kiln_buf_t b;
-    kiln_buf_init(&b, 4096);
-    for (; *s; s++) {
-        const char *rep = NULL;
-        switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        }
-        if ((rep ? kiln_buf_puts(&b, rep) : kiln_buf_append(&b, s, 1)) < 0) break;
-    }
-    char *out = kiln_arena_strndup(c->arena, b.data ? b.data : "", b.len);
-    kiln_buf_free(&b);
-    return out;
+    tpl_root_assigns_t a = { 0 };
+    tpl_root_set_title(&a, title);
+    tpl_root_set_csrf_token(&a, kiln_csrf_token(c));
+    tpl_root_set_flash_info(&a, kiln_flash_get(c, "info"));
+    tpl_root_set_flash_error(&a, kiln_flash_get(c, "error"));
+    tpl_root_set_inner_block(&a, inner);
+    tpl_root_render_html(o, &a);
 }
 
 static int page_index(kiln_conn_t *c)
 {
     const char *name = kiln_param_str(c->params, "name");
-    char *html = kiln_arena_sprintf(c->arena,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>Hello from Kiln</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n"
-        "<body><main><h1>Hello, %s!</h1>\n"
-        "<p>This page is served by <code>examples/hello</code>.</p>\n"
-        "<ul><li><a href=\"/api/status\">/api/status</a> (JSON)</li>"
-        "<li><a href=\"%s\">/hello/kiln</a> (a path parameter)</li></ul>\n"
-        "<form method=\"post\" action=\"/api/echo\"><input name=\"msg\" value=\"hi\"><button>echo</button></form>\n"
-        "</main></body></html>\n",
-        html_escape(c, name ? name : "world"),
-        kiln_conn_path(c, "hello_show", KILN_SEGS("kiln"), NULL));
-    return html ? kiln_conn_html(c, 200, html) : KILN_ENOMEM;
+    tpl_home_assigns_t a = { 0 };
+    tpl_home_set_heading(&a, kiln_arena_sprintf(c->arena, "Hello, %s!", name ? name : "world"));
+    tpl_home_set_hello_path(&a, kiln_conn_path(c, "hello_show", KILN_SEGS("kiln"), NULL));
+    return kiln_render(c, 200, "Hello from Kiln", tpl_home_slot(&a));
 }
 
 static int hello_show(kiln_conn_t *c)
 {
     const char *name = kiln_param_str(c->path_params, "name");
-    char *html = kiln_arena_sprintf(c->arena, "<!doctype html><html><body><h1>Hello, %s!</h1></body></html>\n",
-                                    html_escape(c, name));
-    return html ? kiln_conn_html(c, 200, html) : KILN_ENOMEM;
+    tpl_home_assigns_t a = { 0 };
+    tpl_home_set_heading(&a, kiln_arena_sprintf(c->arena, "Hello, %s!", name));
+    tpl_home_set_hello_path(&a, kiln_conn_path(c, "hello_show", KILN_SEGS("kiln"), NULL));
+    return kiln_render(c, 200, "Hello from Kiln", tpl_home_slot(&a));
 }
 
 /* Sends a jansson value as the JSON response and releases it. */
@@ -121,8 +111,14 @@ static const kiln_plug_t endpoint_plugs[] = {
     KILN_PLUG_END
 };
 
+static kiln_session_opts_t session_opts = { .key = "_hello_key" }; /* .secret_key_base set in configure */
+
 static const kiln_plug_t browser_plugs[] = {
     KILN_PLUG(kiln_plug_accepts, &(kiln_accepts_opts_t){ .formats = "html" }),
+    KILN_PLUG(kiln_plug_session, &session_opts),
+    KILN_PLUG(kiln_plug_flash, NULL),
+    KILN_PLUG(kiln_plug_csrf, NULL),
+    KILN_PLUG(kiln_plug_put_root_layout, &(kiln_layout_opts_t){ .layout = root_layout }),
     KILN_PLUG(kiln_plug_secure_headers, NULL),
     KILN_PLUG_END
 };
@@ -137,6 +133,8 @@ static const kiln_route_t routes[] = {
     KILN_SCOPE("/", &browser),
         KILN_GET("/", page_index, "page_index"),
         KILN_GET("/hello/:name", hello_show, "hello_show"),
+        KILN_GET("/guestbook", guestbook_index, "guestbook_index"),
+        KILN_POST("/guestbook", guestbook_create, "guestbook_create"),
     KILN_SCOPE_END,
     KILN_SCOPE("/api", &api),
         KILN_GET("/status", api_status, "api_status"),
@@ -151,6 +149,7 @@ static int configure(const kiln_config_t *cfg)
     static char root[4096];
     snprintf(root, sizeof root, "%s/static", cfg->priv_dir);
     static_opts.from = root;
+    session_opts.secret_key_base = cfg->secret_key_base;
     endpoint.dev = cfg->dev;
     return 0;
 }

@@ -3,6 +3,9 @@
  *
  *   APP [serve]     run the server in the foreground until SIGTERM/SIGINT
  *   APP routes      print the routes
+ *   APP migrate     apply pending migrations (kiln/migration.h; needs DATABASE_URL)
+ *   APP rollback [N] revert the last N migrations (default 1)
+ *   APP migrations  list migrations and their status
  *   APP help        usage
  *
  * Exit code 0 on success; otherwise non-zero with a one-line reason on stderr.
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include "kiln/endpoint.h"
 #include "kiln/logger.h"
+#include "kiln/migration.h"
 #include "kiln/runtime.h"
 
 /* The runtime configuration, read once at start. Strings are owned by the
@@ -51,6 +55,9 @@ typedef struct kiln_app {
      * own handler to kiln.endpoint.stop. */
     const kiln_logger_opts_t *request_log;
     int no_request_log;
+    /* The app's migrations, compiled in: `APP migrate | rollback [N] | migrations`. */
+    const kiln_migration_t *migrations;
+    size_t n_migrations;
 } kiln_app_t;
 
 /* Reads the configuration from the environment. On error returns a negative

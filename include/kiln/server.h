@@ -77,4 +77,29 @@ void kiln_server_stats(const kiln_server_t *s, kiln_server_stats_t *out);
  * context. Call only once no scheduler runs server code (see above). */
 void kiln_server_free(kiln_server_t *s);
 
+/* ---- Protocol upgrades (WebSocket) --------------------------------------
+ *
+ * A handler that accepts an upgrade (RFC 9110 §7.8) calls kiln_conn_upgrade
+ * instead of sending a response: it writes "101 Switching Protocols" with
+ * `connection: upgrade`, `upgrade: <protocol>` and the headers the handler put
+ * on the conn (kiln_conn_put_resp_header), and marks the conn sent (status 101).
+ * When the handler returns, the server forgets the connection (its timers,
+ * its buffers, its place in the drain) and calls ops->start on the same
+ * scheduler thread, from the request coroutine, with the socket and the bytes
+ * the client sent after the request head. From then on the fd and everything
+ * about it belong to the callee (it closes the fd). Plain TCP only: over TLS
+ * kiln_conn_upgrade returns KILN_ESTATE (the SSL object cannot be handed over
+ * yet). */
+typedef struct kiln_upgrade_ops {
+    int abi; /* KILN_UPGRADE_ABI */
+    /* buffered (len bytes, may be 0) is only valid during the call. */
+    void (*start)(void *ud, int fd, const char *buffered, size_t len);
+} kiln_upgrade_ops_t;
+#define KILN_UPGRADE_ABI 1
+
+/* Returns 0, KILN_ESTATE (not a server conn, TLS, or already sent),
+ * KILN_EINVAL (bad protocol token or ops), or the write's error (the client
+ * went away: start will not be called). */
+int kiln_conn_upgrade(kiln_conn_t *c, const char *protocol, const kiln_upgrade_ops_t *ops, void *ud);
+
 #endif

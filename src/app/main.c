@@ -41,6 +41,9 @@ static void usage(FILE *out, const char *prog)
             "usage: %s [command]\n"
             "  serve     run the server in the foreground (the default)\n"
             "  routes    list the routes\n"
+            "  migrate   apply pending migrations to DATABASE_URL\n"
+            "  rollback [N]  revert the last N migrations (default 1)\n"
+            "  migrations    list migrations and their status\n"
             "  help      show this text\n"
             "configuration comes from the environment: see docs/guides/configuration.md\n",
             prog);
@@ -185,10 +188,32 @@ static int serve(const kiln_app_t *app)
     return r.boot_error ? r.boot_error : code;
 }
 
+/* migrate / rollback [N] / migrations: the data layer's runners (src/data/migration.c). */
+static int migration_command(const kiln_app_t *app, const char *cmd, const char *arg)
+{
+    kiln_config_t cfg;
+    char err[256];
+    if (kiln_config_load(&cfg, app->name, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", app->name, err);
+        return 1;
+    }
+    int code = kiln_migration_command(app->name, cfg.database_url, cmd, arg, app->migrations, app->n_migrations);
+    kiln_config_free(&cfg);
+    return code;
+}
+
 int kiln_main(int argc, char **argv, const kiln_app_t *app)
 {
     const char *prog = argc > 0 ? argv[0] : app->name;
     const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (!strcmp(cmd, "migrate") || !strcmp(cmd, "rollback") || !strcmp(cmd, "migrations")) {
+        if (argc > 3 || (argc == 3 && strcmp(cmd, "rollback"))) {
+            fprintf(stderr, "%s: too many arguments\n", app->name);
+            usage(stderr, prog);
+            return 2;
+        }
+        return migration_command(app, cmd, argc == 3 ? argv[2] : NULL);
+    }
     if (argc > 2) {
         fprintf(stderr, "%s: too many arguments\n", app->name);
         usage(stderr, prog);

@@ -114,7 +114,7 @@ static void conn_free(srv_conn_t *c)
     if (c->io.cb) kiln_io_stop(&c->io);
     timer_clear(c);
     if (c->ops->shutdown) c->ops->shutdown(c);
-    close(c->io.fd);
+    if (c->io.fd >= 0) close(c->io.fd); /* -1: handed to an upgrade (upgrade.c) */
     req_release(c);
     buf_release(c);
     kiln__srv_obuf_release(c);
@@ -551,6 +551,10 @@ static void conn_coro(void *arg)
         c->busy = 1;
         c->state = SRV_ST_RUN;
         serve(c);
+        if (kiln__srv_upgrade_take(c)) { /* the socket is the upgrade's now */
+            conn_free(c);
+            return;
+        }
         int close = c->dead || c->req->close || c->draining;
         if (close) out_flush(c); /* normally empty: a closing response is never held */
         c->busy = 0;

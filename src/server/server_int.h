@@ -163,6 +163,10 @@ int kiln__srv_flush(srv_conn_t *c);           /* writes what obuf holds back (ma
 void kiln__srv_flush_nowait(void *c);         /* as much of obuf as the socket takes now (park hook) */
 void kiln__srv_obuf_release(srv_conn_t *c);
 
+/* upgrade.c: after the request, hands the fd to a pending upgrade (then io.fd
+ * is -1 and the caller frees the connection). Returns 1 if it did, else 0. */
+int kiln__srv_upgrade_take(srv_conn_t *c);
+
 /* runtime (src/runtime/coro.c): a callback run each time the current coroutine parks. */
 int kiln__coro_on_park(void (*fn)(void *ud), void *ud);
 

@@ -1,0 +1,97 @@
+/* Internal interfaces of the data layer: the adapter ops struct every database
+ * implements, the repo handle, and the waiting primitives the adapters share
+ * (a lock and an fd wait that park a coroutine, or block a plain thread). */
+#ifndef KILN_DATA_INT_H
+#define KILN_DATA_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "kiln/repo.h"
+#include "kiln/runtime.h"
+
+typedef struct kiln__db_conn kiln__db_conn_t; /* an adapter's connection */
+
+/* An adapter. exec with conn == NULL lets the adapter choose a connection
+ * (SQLite: a reader for a read, the writer for a write; PostgreSQL: a pooled
+ * one for the one statement); with a conn it runs there (a transaction).
+ * exec fills out (allocated by the caller) in arena a and returns as
+ * kiln_repo_query does. */
+#define KILN__DB_ADAPTER_ABI 1
+typedef struct kiln__db_adapter {
+    int abi;
+    const char *name;
+    kiln_dialect_t dialect;
+    const char *begin_sql; /* "BEGIN IMMEDIATE" / "BEGIN" */
+    int (*open)(const kiln_db_url_t *url, void **state, char *err, size_t errlen);
+    void (*close)(void *state);
+    /* A connection held for a transaction, until checkin. */
+    int (*checkout)(void *state, kiln__db_conn_t **out, int64_t *queue_ns);
+    void (*checkin)(void *state, kiln__db_conn_t *conn);
+    int (*exec)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
+                size_t n, kiln_rows_t *out);
+} kiln__db_adapter_t;
+
+extern const kiln__db_adapter_t kiln__sqlite_adapter;
+extern const kiln__db_adapter_t kiln__postgres_adapter;
+
+struct kiln_repo {
+    const kiln__db_adapter_t *ad;
+    void *state;               /* the adapter's, shared by every handle of this repo */
+    kiln_repo_t *root;         /* the handle kiln_repo_open returned */
+    kiln__db_conn_t *conn;     /* set on transaction handles */
+    int depth;                 /* 0 outside a transaction, 1 in it, 2+ in savepoints */
+    int slow_ms;
+};
+
+/* kiln_repo_query with a telemetry source name (a table, or "raw"). */
+int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
+                     const kiln_val_t *params, size_t n, kiln_rows_t **out);
+
+/* Compiles q: KILN__Q_SELECT as kiln_query_compile does; KILN__Q_WHERE emits
+ * head then only q's WHERE clause (UPDATE/DELETE … WHERE), with n_pre params
+ * (head's own placeholders) numbered first. */
+enum { KILN__Q_SELECT, KILN__Q_WHERE };
+typedef struct kiln_query kiln_query_t;
+int kiln__query_compile(const kiln_query_t *q, kiln_dialect_t d, int mode, const char *head, const kiln_val_t *pre,
+                        size_t n_pre, const char **sql, const kiln_val_t **params, size_t *n);
+
+/* Compiles q with its select list replaced by agg, without order/limit. */
+int kiln__query_aggregate(const kiln_query_t *q, kiln_dialect_t d, const char *agg, const char **sql,
+                          const kiln_val_t **params, size_t *n);
+kiln_arena_t *kiln__query_arena(const kiln_query_t *q);
+
+/* ---- waiting ---- */
+
+/* A FIFO lock whose waiters are coroutines (parked) or plain threads
+ * (blocked on cv). The holder is recorded so that a coroutine that already
+ * holds it gets KILN_ESTATE instead of a deadlock. */
+typedef struct kiln__waiter kiln__waiter_t;
+typedef struct kiln__lock {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool held;
+    const void *owner;
+    kiln__waiter_t *head, *tail;
+} kiln__lock_t;
+void kiln__lock_init(kiln__lock_t *l);
+void kiln__lock_destroy(kiln__lock_t *l);
+/* Returns 0 once held, or KILN_ESTATE when the caller holds it already. */
+int kiln__lock_acquire(kiln__lock_t *l);
+void kiln__lock_release(kiln__lock_t *l);
+/* The caller's identity: its coroutine, or its thread. */
+const void *kiln__self_id(void);
+
+/* Waits until fd is ready for events (KILN_IO_*) or timeout_ms passes (< 0:
+ * forever). Parks a coroutine, polls on a plain thread. Returns 0,
+ * KILN_ETIMEDOUT or KILN_EIO. */
+int kiln__wait_fd(int fd, unsigned events, int64_t timeout_ms);
+/* Sleeps ms: kiln_sleep on a coroutine, nanosleep elsewhere. */
+void kiln__nap(int64_t ms);
+
+/* ---- small helpers ---- */
+kiln_val_t *kiln__rows_alloc(kiln_arena_t *a, kiln_rows_t *out, size_t n_rows, size_t n_cols);
+void kiln__err_set(kiln_db_error_t *e, kiln_dberr_kind_t kind, const char *constraint, const char *msg);
+int kiln__rc_for(kiln_dberr_kind_t kind);
+
+#endif

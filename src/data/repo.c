@@ -1,0 +1,260 @@
+/* The repo: adapter dispatch, transactions and savepoints, the test sandbox,
+ * and per-statement telemetry.
+ *
+ * A repo handle is either the root (kiln_repo_open's, shared by every
+ * coroutine: it owns the adapter state) or a transaction handle, which lives
+ * on the stack of kiln_repo_transaction for the duration of the callback and
+ * holds one checked-out connection. Savepoints reuse the parent's connection
+ * with a deeper handle, so that each level rolls back on its own.
+ *
+ * Telemetry is computed only when a handler listens or the slow-query log may
+ * fire, since the clock reads are most of its cost. */
+#include "data/data_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/telemetry.h"
+
+const char *kiln_repo_strerror(int err)
+{
+    switch (err) {
+    case KILN_EDB: return "database error";
+    case KILN_ECONSTRAINT: return "constraint violation";
+    case KILN_ESTALE: return "stale record (optimistic lock)";
+    case KILN_EMULTIPLE: return "more than one row";
+    case KILN_EINVALID: return "invalid changeset";
+    default: return kiln_strerror(err);
+    }
+}
+
+int kiln_rows_col(const kiln_rows_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_cols; i++)
+        if (!strcmp(r->cols[i], name)) return (int)i;
+    return -1;
+}
+
+kiln_val_t *kiln__rows_alloc(kiln_arena_t *a, kiln_rows_t *out, size_t n_rows, size_t n_cols)
+{
+    out->n_rows = n_rows;
+    out->n_cols = n_cols;
+    if (!n_rows || !n_cols) return out->vals = NULL, (kiln_val_t *)out;
+    if (n_rows > SIZE_MAX / n_cols / sizeof(kiln_val_t)) return NULL;
+    out->vals = kiln_arena_alloc(a, n_rows * n_cols * sizeof(kiln_val_t));
+    return out->vals;
+}
+
+void kiln__err_set(kiln_db_error_t *e, kiln_dberr_kind_t kind, const char *constraint, const char *msg)
+{
+    e->kind = kind;
+    snprintf(e->constraint, sizeof e->constraint, "%s", constraint ? constraint : "");
+    snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
+}
+
+int kiln__rc_for(kiln_dberr_kind_t kind)
+{
+    switch (kind) {
+    case KILN_DBERR_NONE: return 0;
+    case KILN_DBERR_UNIQUE:
+    case KILN_DBERR_FOREIGN_KEY:
+    case KILN_DBERR_CHECK:
+    case KILN_DBERR_NOT_NULL: return KILN_ECONSTRAINT;
+    case KILN_DBERR_CONNECTION: return KILN_ECLOSED;
+    default: return KILN_EDB;
+    }
+}
+
+int kiln_repo_open(const char *url, kiln_repo_t **out, char *err, size_t errlen)
+{
+    kiln_db_url_t u;
+    int rc = kiln_db_url_parse(url, &u, err, errlen);
+    if (rc < 0) return rc;
+    kiln_repo_t *r = kiln_xcalloc(1, sizeof *r);
+    r->ad = u.dialect == KILN_DB_SQLITE ? &kiln__sqlite_adapter : &kiln__postgres_adapter;
+    r->root = r;
+    r->slow_ms = u.slow_ms;
+    rc = r->ad->open(&u, &r->state, err, errlen);
+    kiln_db_url_free(&u);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void kiln_repo_close(kiln_repo_t *repo)
+{
+    if (!repo) return;
+    repo->ad->close(repo->state);
+    free(repo);
+}
+
+kiln_dialect_t kiln_repo_dialect(const kiln_repo_t *repo)
+{
+    return repo->ad->dialect;
+}
+
+int kiln_repo_in_transaction(const kiln_repo_t *repo)
+{
+    return repo->depth > 0;
+}
+
+static const char *result_name(int rc, const kiln_rows_t *r)
+{
+    if (rc >= 0) return "ok";
+    if (rc == KILN_ECONSTRAINT) {
+        switch (r->error.kind) {
+        case KILN_DBERR_UNIQUE: return "unique_violation";
+        case KILN_DBERR_FOREIGN_KEY: return "foreign_key_violation";
+        case KILN_DBERR_CHECK: return "check_violation";
+        default: return "not_null_violation";
+        }
+    }
+    return kiln_repo_strerror(rc);
+}
+
+static void report(const kiln_repo_t *repo, const char *source, const char *sql, int rc, const kiln_rows_t *r,
+                   int64_t total_ns)
+{
+    double us = 1e-3;
+    if (kiln_telemetry_enabled(KILN_REPO_EVENT)) {
+        kiln_telemetry_execute(KILN_REPO_EVENT,
+                               KILN_MEASUREMENTS({ "queue_us", (double)r->queue_ns * us },
+                                                 { "query_us", (double)r->query_ns * us },
+                                                 { "decode_us", (double)r->decode_ns * us },
+                                                 { "total_us", (double)total_ns * us },
+                                                 { "rows", (double)(r->n_rows ? r->n_rows : (size_t)r->changes) }),
+                               KILN_METADATA({ "source", source }, { "result", result_name(rc, r) },
+                                             { "repo", repo->ad->name }, { "sql", sql }));
+    }
+    if (repo->slow_ms >= 0 && total_ns >= (int64_t)repo->slow_ms * 1000000)
+        kiln_log(KILN_LOG_WARN, "slow query: %.1f ms (queue %.1f, query %.1f, decode %.1f) source=%s rows=%zu: %.200s",
+                 (double)total_ns / 1e6, (double)r->queue_ns / 1e6, (double)r->query_ns / 1e6,
+                 (double)r->decode_ns / 1e6, source, r->n_rows, sql);
+}
+
+int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
+                     const kiln_val_t *params, size_t n, kiln_rows_t **out)
+{
+    kiln_rows_t *r = kiln_arena_calloc(a, sizeof *r);
+    if (!r) return KILN_ENOMEM;
+    if (out) *out = r;
+    int64_t t0 = kiln_now_ns();
+    int rc = repo->ad->exec(repo->state, repo->conn, a, sql, params, n, r);
+    report(repo, source, sql, rc, r, kiln_now_ns() - t0);
+    return rc;
+}
+
+int kiln_repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
+                    kiln_rows_t **out)
+{
+    return kiln__repo_query(repo, a, "raw", sql, params, n, out);
+}
+
+const char *kiln_repo_sql(const kiln_repo_t *repo, kiln_arena_t *a, const char *sql)
+{
+    if (repo->ad->dialect == KILN_DB_SQLITE) return sql;
+    size_t n = strlen(sql), params = 0;
+    for (size_t i = 0; i < n; i++) params += sql[i] == '?';
+    char *out = kiln_arena_alloc(a, n + params * 6 + 1), *o = out;
+    if (!out) return NULL;
+    char quote = 0;
+    unsigned k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = sql[i];
+        if (quote) quote = c == quote ? 0 : quote;
+        else if (c == '\'' || c == '"') quote = c;
+        else if (c == '?') {
+            o += sprintf(o, "$%u", ++k);
+            continue;
+        }
+        *o++ = c;
+    }
+    *o = 0;
+    return out;
+}
+
+/* ---- transactions ---- */
+
+/* Runs a transaction-control statement on tx's connection. */
+static int control(kiln_repo_t *tx, const char *sql)
+{
+    kiln_arena_t a;
+    kiln_arena_init(&a, 1024);
+    kiln_rows_t *r;
+    int rc = kiln__repo_query(tx, &a, "transaction", sql, NULL, 0, &r);
+    if (rc < 0) kiln_log(KILN_LOG_WARN, "repo: %s failed: %s", sql, r->error.message);
+    kiln_arena_destroy(&a);
+    return rc;
+}
+
+static int begin_root(kiln_repo_t *repo, kiln_repo_t *tx)
+{
+    *tx = (kiln_repo_t){ .ad = repo->ad, .state = repo->state, .root = repo->root, .depth = 1,
+                         .slow_ms = repo->slow_ms };
+    kiln_rows_t r = { 0 };
+    int rc = repo->ad->checkout(repo->state, &tx->conn, &r.queue_ns);
+    if (rc < 0) return rc;
+    rc = control(tx, repo->ad->begin_sql);
+    if (rc < 0) {
+        repo->ad->checkin(repo->state, tx->conn);
+        return rc;
+    }
+    return 0;
+}
+
+static void end_root(kiln_repo_t *tx, int commit, int *rc)
+{
+    int crc = control(tx, commit ? "COMMIT" : "ROLLBACK");
+    if (commit && crc < 0) {
+        control(tx, "ROLLBACK");
+        *rc = crc;
+    }
+    tx->ad->checkin(tx->state, tx->conn);
+}
+
+int kiln_repo_transaction(kiln_repo_t *repo, int (*fn)(kiln_repo_t *tx, void *ud), void *ud)
+{
+    kiln_repo_t tx;
+    char sp[32];
+    if (repo->depth == 0) {
+        int rc = begin_root(repo, &tx);
+        if (rc < 0) return rc;
+    } else {
+        tx = *repo;
+        tx.depth = repo->depth + 1;
+        snprintf(sp, sizeof sp, "SAVEPOINT kiln_sp%d", tx.depth);
+        int rc = control(&tx, sp);
+        if (rc < 0) return rc;
+    }
+    int rc = fn(&tx, ud);
+    if (tx.depth == 1) {
+        end_root(&tx, rc >= 0, &rc);
+        return rc;
+    }
+    snprintf(sp, sizeof sp, rc >= 0 ? "RELEASE SAVEPOINT kiln_sp%d" : "ROLLBACK TO SAVEPOINT kiln_sp%d", tx.depth);
+    int src = control(&tx, sp);
+    return rc >= 0 && src < 0 ? src : rc;
+}
+
+int kiln_repo_sandbox_begin(kiln_repo_t *repo, kiln_repo_t **sandbox)
+{
+    kiln_repo_t *tx = kiln_xmalloc(sizeof *tx);
+    int rc = begin_root(repo->root, tx);
+    if (rc < 0) {
+        free(tx);
+        return rc;
+    }
+    *sandbox = tx;
+    return 0;
+}
+
+void kiln_repo_sandbox_end(kiln_repo_t *sandbox)
+{
+    int rc = 0;
+    end_root(sandbox, 0, &rc);
+    free(sandbox);
+}

@@ -1,0 +1,81 @@
+/* The V2 JSON and binary serializers, against frames the official client
+ * sends and expects (PROTOCOL.md §2-3). */
+#include "kiln/channel.h"
+#include "kiln_test.h"
+
+#include <stdlib.h>
+
+static void test_decode_join(void)
+{
+    const char *t = "[\"3\",\"3\",\"room:lobby\",\"phx_join\",{\"x\":1}]";
+    kiln_chan_frame_t f;
+    KT_ASSERT_EQ_INT(kiln_chan_decode(t, strlen(t), &f), 0);
+    KT_ASSERT_EQ_STR(f.join_ref, "3");
+    KT_ASSERT_EQ_STR(f.topic, "room:lobby");
+    KT_ASSERT_EQ_STR(f.event, "phx_join");
+    KT_ASSERT_EQ_INT(json_integer_value(json_object_get(f.payload, "x")), 1);
+    kiln_chan_frame_free(&f);
+    const char *hb = "[null,\"7\",\"phoenix\",\"heartbeat\",{}]";
+    KT_ASSERT_EQ_INT(kiln_chan_decode(hb, strlen(hb), &f), 0);
+    KT_ASSERT(f.join_ref == NULL);
+    KT_ASSERT_EQ_STR(f.ref, "7");
+    kiln_chan_frame_free(&f);
+}
+
+static void test_decode_rejects_malformed(void)
+{
+    const char *bad[] = { "", "[", "{}", "[1,2,3,4,5]", "[null,null,\"t\",\"e\"]", "[null,null,\"t\",\"e\",[]]",
+                          "[null,null,\"\",\"e\",{}]", "[null,null,\"t\",\"e\",{},6]", "[5,null,\"t\",\"e\",{}]",
+                          "[null,null,\"t\\u0000x\",\"e\",{}]", "[null,null,\"t\",\"e\",{\"a\":1,\"a\":2}]" };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++) {
+        kiln_chan_frame_t f;
+        KT_ASSERT_EQ_INT(kiln_chan_decode(bad[i], strlen(bad[i]), &f), KILN_EINVAL);
+    }
+}
+
+static void test_encode_reply_and_broadcast(void)
+{
+    json_t *p = json_pack("{s:s, s:{}}", "status", "ok", "response");
+    size_t n;
+    char *t = kiln_chan_encode("3", "4", "room:lobby", "phx_reply", p, &n);
+    KT_ASSERT_EQ_STR(t, "[\"3\",\"4\",\"room:lobby\",\"phx_reply\",{\"status\":\"ok\",\"response\":{}}]");
+    KT_ASSERT_EQ_INT(n, strlen(t));
+    free(t);
+    t = kiln_chan_encode(NULL, NULL, "room:\"q\"", "shout", NULL, &n);
+    KT_ASSERT_EQ_STR(t, "[null,null,\"room:\\\"q\\\"\",\"shout\",{}]");
+    free(t);
+    json_decref(p);
+}
+
+static void test_binary_roundtrip(void)
+{
+    /* A client push: kind 0, lengths, join_ref ref topic event, payload. */
+    const uint8_t in[] = { 0, 1, 1, 3, 4, '1', '2', 'r', ':', 'a', 'p', 'i', 'n', 'g', 0xde, 0xad };
+    kiln_chan_frame_t f;
+    KT_ASSERT_EQ_INT(kiln_chan_decode_binary(in, sizeof in, &f), 0);
+    KT_ASSERT_EQ_STR(f.ref, "2");
+    KT_ASSERT_EQ_STR(f.event, "ping");
+    KT_ASSERT_EQ_INT(f.bin_len, 2);
+    KT_ASSERT(f.bin[0] == 0xde);
+    kiln_chan_frame_free(&f);
+    KT_ASSERT_EQ_INT(kiln_chan_decode_binary(in, 10, &f), KILN_EINVAL); /* lengths past the end */
+    size_t n;
+    uint8_t *r = kiln_chan_encode_binary(1, "1", "2", "r:a", "ok", "\x01", 1, &n);
+    const uint8_t want[] = { 1, 1, 1, 3, 2, '1', '2', 'r', ':', 'a', 'o', 'k', 1 };
+    KT_ASSERT_EQ_INT(n, sizeof want);
+    KT_ASSERT(memcmp(r, want, n) == 0);
+    free(r);
+    uint8_t *b = kiln_chan_encode_binary(2, NULL, NULL, "t", "e", "xy", 2, &n);
+    const uint8_t wb[] = { 2, 1, 1, 't', 'e', 'x', 'y' };
+    KT_ASSERT(n == sizeof wb && memcmp(b, wb, n) == 0);
+    free(b);
+}
+
+int main(void)
+{
+    KT_RUN(test_decode_join);
+    KT_RUN(test_decode_rejects_malformed);
+    KT_RUN(test_encode_reply_and_broadcast);
+    KT_RUN(test_binary_roundtrip);
+    return kt_done();
+}

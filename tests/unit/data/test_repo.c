@@ -1,0 +1,503 @@
+/* The data-layer suite that runs unchanged on SQLite and PostgreSQL
+ * (RELIABILITY.md D5, D11, D13; issue 4 §8): CRUD through changesets,
+ * hostile input verbatim, constraints as field errors, the query builder
+ * against real data, transactions, savepoints and Multi, upsert and bulk
+ * operations, preloads, telemetry, and migrations that fail cleanly. */
+#include <math.h>
+
+#include "data_test.h"
+#include "kiln/telemetry.h"
+
+static kiln_repo_t *sb;
+static kiln_arena_t arena;
+
+static user_t *make_user(const char *email, const char *age)
+{
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", email, "age", age, NULL });
+    user_t *u = NULL;
+    int rc = kiln_repo_insert(sb, cs, (void **)&u);
+    if (rc < 0) fprintf(stderr, "insert %s: %s\n", email, kiln_repo_strerror(rc));
+    return u;
+}
+
+static void test_crud_and_types(void)
+{
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL,
+                                      (const char *[]){ "email", "ada@example.com", "name", "Ada", "age", "36", "admin",
+                                                        "true", "score", "2.5", "balance", "12.50", "born",
+                                                        "1815-12-10", "bio", "{\"lang\":\"en\"}", NULL });
+    KT_ASSERT(cs->valid);
+    user_t *u;
+    KT_ASSERT_EQ_INT(kiln_repo_insert(sb, cs, (void **)&u), 0);
+    KT_ASSERT(u->id > 0);
+    KT_ASSERT_EQ_INT(u->lock_version, 1);
+    KT_ASSERT(u->inserted_at > 1600000000);
+    user_t *g;
+    KT_ASSERT_EQ_INT(kiln_repo_get(sb, &arena, &dt_user_schema, u->id, (void **)&g), 0);
+    KT_ASSERT_EQ_STR(g->email, "ada@example.com");
+    KT_ASSERT_EQ_INT(g->age, 36);
+    KT_ASSERT(g->admin);
+    KT_ASSERT(fabs(g->score - 2.5) < 1e-9);
+    KT_ASSERT_EQ_STR(g->balance, "12.50");
+    KT_ASSERT_EQ_STR(g->born, "1815-12-10");
+    KT_ASSERT(strstr(g->bio, "lang") != NULL);
+    KT_ASSERT_EQ_INT(kiln_repo_get(sb, &arena, &dt_user_schema, u->id + 1000, (void **)&g), KILN_ENOENT);
+
+    /* Update: only the changed field; the lock version moves on. */
+    kiln_changeset_t *up = dt_user_cs(&arena, u, (const char *[]){ "name", "Ada L.", "age", "36", NULL });
+    KT_ASSERT(kiln_cs_changed(up, "name") && !kiln_cs_changed(up, "age"));
+    user_t *u2;
+    KT_ASSERT_EQ_INT(kiln_repo_update(sb, up, (void **)&u2), 0);
+    KT_ASSERT_EQ_STR(u2->name, "Ada L.");
+    KT_ASSERT_EQ_INT(u2->lock_version, 2);
+    /* A second update from the stale copy fails: optimistic locking. */
+    kiln_changeset_t *stale = dt_user_cs(&arena, u, (const char *[]){ "name", "Other", NULL });
+    KT_ASSERT_EQ_INT(kiln_repo_update(sb, stale, NULL), KILN_ESTALE);
+    KT_ASSERT_EQ_INT(kiln_repo_delete(sb, &dt_user_schema, u), KILN_ESTALE);
+    KT_ASSERT_EQ_INT(kiln_repo_delete(sb, &dt_user_schema, u2), 0);
+    KT_ASSERT_EQ_INT(kiln_repo_get(sb, &arena, &dt_user_schema, u->id, (void **)&g), KILN_ENOENT);
+}
+
+static void test_hostile_input_verbatim(void)
+{
+    static const char *const hostile[] = { "O'Brien \"quoted\" \\back\\slash",
+                                           "'; DROP TABLE users; --",
+                                           "Robert'); DROP TABLE students;--",
+                                           "emoji 🔥🎉 ünïcödé 中文",
+                                           "?$1 :name @p %s %n",
+                                           "line\nbreak\ttab\r\n" };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(hostile); i++) {
+        char email[32];
+        snprintf(email, sizeof email, "h%zu@x.org", i);
+        kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", email, "name", hostile[i], NULL });
+        user_t *u, *g;
+        KT_ASSERT_EQ_INT(kiln_repo_insert(sb, cs, (void **)&u), 0);
+        KT_ASSERT_EQ_INT(kiln_repo_get_by(sb, &arena, &dt_user_schema, "name", KILN_VTEXT(hostile[i]), (void **)&g), 0);
+        KT_ASSERT_EQ_STR(g->name, hostile[i]);
+    }
+    /* A long string and every non-NUL byte in a blob. */
+    size_t n = 200000;
+    char *longs = kiln_arena_alloc(&arena, n + 1);
+    for (size_t i = 0; i < n; i++) longs[i] = (char)('a' + i % 26);
+    longs[n] = 0;
+    uint8_t bytes[255];
+    for (int i = 0; i < 255; i++) bytes[i] = (uint8_t)(i + 1);
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", "long@x.org", "name", longs, NULL });
+    kiln_blob_t blob = { bytes, sizeof bytes };
+    KT_ASSERT_EQ_INT(kiln_cs_put(cs, "avatar", &blob), 0);
+    user_t *u, *g;
+    KT_ASSERT_EQ_INT(kiln_repo_insert(sb, cs, (void **)&u), 0);
+    KT_ASSERT_EQ_INT(kiln_repo_get(sb, &arena, &dt_user_schema, u->id, (void **)&g), 0);
+    KT_ASSERT_EQ_INT(strlen(g->name), n);
+    KT_ASSERT(!strcmp(g->name, longs));
+    KT_ASSERT_EQ_INT(g->avatar.len, sizeof bytes);
+    KT_ASSERT(!memcmp(g->avatar.ptr, bytes, sizeof bytes));
+    /* The table is still there, and a hostile value in a query is just a value. */
+    kiln_query_t *q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_eq(q, "email", KILN_VTEXT("' OR '1'='1")));
+    KT_ASSERT_EQ_INT(kiln_repo_exists(sb, q), 0);
+}
+
+/* A failed statement aborts a PostgreSQL transaction, so statements expected
+ * to fail run in a savepoint of the sandbox, as app code would. */
+typedef struct attempt {
+    kiln_changeset_t *cs;
+    int insert;
+} attempt_t;
+
+static int attempt_write(kiln_repo_t *tx, void *ud)
+{
+    attempt_t *at = ud;
+    int rc = at->insert ? kiln_repo_insert(tx, at->cs, NULL) : kiln_repo_update(tx, at->cs, NULL);
+    return rc;
+}
+
+static int in_savepoint(kiln_changeset_t *cs, int insert)
+{
+    attempt_t at = { cs, insert };
+    return kiln_repo_transaction(sb, attempt_write, &at);
+}
+
+static void test_constraints_on_fields(void)
+{
+    user_t *first = make_user("dup@x.org", "1");
+    KT_ASSERT(first != NULL);
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", "dup@x.org", NULL });
+    kiln_cs_unique_constraint(cs, "email", NULL);
+    KT_ASSERT_EQ_INT(in_savepoint(cs, 1), KILN_EINVALID);
+    KT_ASSERT(!cs->valid);
+    KT_ASSERT_EQ_STR(kiln_cs_error_on(cs, "email")->validation, "unique");
+    KT_ASSERT_EQ_STR(kiln_cs_error_on(cs, "email")->message, "has already been taken");
+
+    /* Undeclared: an error result, not a crash. */
+    cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", "dup@x.org", NULL });
+    KT_ASSERT_EQ_INT(in_savepoint(cs, 1), KILN_ECONSTRAINT);
+
+    /* Check constraint (age >= 0) on update. */
+    cs = dt_user_cs(&arena, first, (const char *[]){ "age", "-5", NULL });
+    kiln_cs_check_constraint(cs, "age", "users_age_check", "must not be negative");
+    KT_ASSERT_EQ_INT(in_savepoint(cs, 0), KILN_EINVALID);
+    KT_ASSERT_EQ_STR(kiln_cs_error_on(cs, "age")->message, "must not be negative");
+
+    /* Foreign key: a post for a user that does not exist. */
+    kiln_changeset_t *pc = kiln_cs_cast(&arena, &dt_post_schema, NULL, NULL, NULL);
+    int64_t ghost = first->id + 424242;
+    kiln_cs_put(pc, "user_id", &ghost);
+    kiln_cs_foreign_key_constraint(pc, "user_id", NULL);
+    KT_ASSERT_EQ_INT(in_savepoint(pc, 1), KILN_EINVALID);
+    KT_ASSERT_EQ_STR(kiln_cs_error_on(pc, "user_id")->validation, "foreign");
+
+    /* The sandbox transaction is still usable after the savepoints. */
+    KT_ASSERT(make_user("after@x.org", "2") != NULL);
+}
+
+static void test_queries(void)
+{
+    static const char *const emails[] = { "a@q.org", "b@q.org", "C@Q.ORG", "d@q.org", "e@q.org" };
+    static const char *const ages[] = { "10", "20", "30", "40", "50" };
+    for (int i = 0; i < 5; i++) KT_ASSERT(make_user(emails[i], ages[i]) != NULL);
+    kiln_query_t *q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_or(q, kiln_and(q, kiln_ge(q, "age", KILN_VINT(20)), kiln_lt(q, "age", KILN_VINT(40))),
+                          kiln_eq(q, "email", KILN_VTEXT("e@q.org"))));
+    kiln_where(q, kiln_not(q, kiln_is_null(q, "email")));
+    kiln_order_by(q, "age", KILN_DESC);
+    kiln_limit(q, 2);
+    kiln_offset(q, 1);
+    user_t *us;
+    KT_ASSERT_EQ_INT(kiln_repo_all(sb, &arena, q, (void **)&us), 2);
+    KT_ASSERT_EQ_INT(us[0].age, 30);
+    KT_ASSERT_EQ_INT(us[1].age, 20);
+
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_in(q, "age", (kiln_val_t[]){ KILN_VINT(10), KILN_VINT(50), KILN_VINT(99) }, 3));
+    KT_ASSERT_EQ_INT(kiln_repo_all(sb, &arena, q, (void **)&us), 2);
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_like(q, "email", KILN_VTEXT("c@%")));
+    KT_ASSERT_EQ_INT(kiln_repo_exists(sb, q), 0); /* LIKE is case-sensitive on both */
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_ilike(q, "email", KILN_VTEXT("c@%")));
+    KT_ASSERT_EQ_INT(kiln_repo_exists(sb, q), 1);
+
+    kiln_val_t v;
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_like(q, "email", KILN_VTEXT("%@q.org")));
+    KT_ASSERT_EQ_INT(kiln_repo_aggregate(sb, q, "sum(age)", &v), 0);
+    KT_ASSERT_EQ_INT(v.kind == KILN_VAL_TEXT ? strtoll(v.s, NULL, 10) : v.i, 10 + 20 + 40 + 50);
+    KT_ASSERT_EQ_INT(kiln_repo_aggregate(sb, q, "count(*)", &v), 0);
+    KT_ASSERT_EQ_INT(v.i, 4);
+
+    /* group_by / having / select into plain rows. */
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_like(q, "email", KILN_VTEXT("%q.org")));
+    kiln_select(q, "admin");
+    kiln_select(q, "count(*)");
+    kiln_group_by(q, "admin");
+    kiln_having(q, kiln_gt(q, "count(*)", KILN_VINT(1)));
+    kiln_rows_t *rows;
+    KT_ASSERT_EQ_INT(kiln_repo_rows(sb, &arena, q, &rows), 1);
+    KT_ASSERT_EQ_INT(kiln_rows_at(rows, 0, 1)->i, 4);
+
+    /* A subquery and a join. */
+    user_t *ann = make_user("ann@j.org", "5");
+    KT_ASSERT(ann != NULL);
+    kiln_changeset_t *pc = kiln_cs_cast(&arena, &dt_post_schema, NULL, NULL, NULL);
+    kiln_cs_put(pc, "user_id", &ann->id);
+    const char *title = "hello";
+    kiln_cs_put(pc, "title", &title);
+    KT_ASSERT_EQ_INT(kiln_repo_insert(sb, pc, NULL), 0);
+    kiln_query_t *sub = kiln_from_table(&arena, "posts");
+    kiln_select(sub, "user_id");
+    q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_in_query(q, "id", sub));
+    user_t *one;
+    KT_ASSERT_EQ_INT(kiln_repo_one(sb, &arena, q, (void **)&one), 0);
+    KT_ASSERT_EQ_STR(one->email, "ann@j.org");
+    q = kiln_from_table(&arena, "users");
+    kiln_join(q, KILN_JOIN_INNER, "posts", "p", kiln_col_eq(q, "p.user_id", "users.id"));
+    kiln_select(q, "users.email");
+    kiln_select(q, "p.title");
+    kiln_lock_for_update(q);
+    KT_ASSERT_EQ_INT(kiln_repo_rows(sb, &arena, q, &rows), 1);
+    KT_ASSERT_EQ_STR(kiln_rows_at(rows, 0, 1)->s, "hello");
+    KT_ASSERT_EQ_INT(kiln_repo_one(sb, &arena, kiln_from(&arena, &dt_user_schema), (void **)&one), KILN_EMULTIPLE);
+
+    /* Raw SQL with parameters, written once for both databases. */
+    const char *raw = kiln_repo_sql(sb, &arena, "SELECT email FROM users WHERE age = ? AND email <> '?'");
+    KT_ASSERT_EQ_INT(kiln_repo_query(sb, &arena, raw, &KILN_VINT(5), 1, &rows), 1);
+    KT_ASSERT_EQ_STR(kiln_rows_at(rows, 0, 0)->s, "ann@j.org");
+}
+
+static int inner_fails(kiln_repo_t *tx, void *ud)
+{
+    (void)ud;
+    kiln_rows_t *r;
+    kiln_repo_query(tx, &arena, kiln_repo_sql(tx, &arena, "UPDATE users SET name = ? WHERE email = ?"),
+                    (kiln_val_t[]){ KILN_VTEXT("inner"), KILN_VTEXT("t@x.org") }, 2, &r);
+    return KILN_EINVAL;
+}
+
+static int outer_ok(kiln_repo_t *tx, void *ud)
+{
+    (void)ud;
+    kiln_repo_query(tx, &arena, kiln_repo_sql(tx, &arena, "UPDATE users SET name = ? WHERE email = ?"),
+                    (kiln_val_t[]){ KILN_VTEXT("outer"), KILN_VTEXT("t@x.org") }, 2, NULL);
+    int rc = kiln_repo_transaction(tx, inner_fails, NULL);
+    return rc == KILN_EINVAL ? 0 : -1;
+}
+
+static int step_insert(kiln_repo_t *tx, void *ud, void **result, void *const *results)
+{
+    (void)results;
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", ud, NULL });
+    return kiln_repo_insert(tx, cs, result);
+}
+
+static int step_post(kiln_repo_t *tx, void *ud, void **result, void *const *results)
+{
+    (void)ud;
+    kiln_changeset_t *pc = kiln_cs_cast(&arena, &dt_post_schema, NULL, NULL, NULL);
+    kiln_cs_put(pc, "user_id", &((user_t *)results[0])->id);
+    return kiln_repo_insert(tx, pc, result);
+}
+
+static int step_fail(kiln_repo_t *tx, void *ud, void **result, void *const *results)
+{
+    (void)tx, (void)ud, (void)result, (void)results;
+    return KILN_EPERM;
+}
+
+static void test_transactions_and_multi(void)
+{
+    KT_ASSERT(make_user("t@x.org", "1") != NULL);
+    KT_ASSERT_EQ_INT(kiln_repo_transaction(sb, outer_ok, NULL), 0);
+    user_t *u;
+    KT_ASSERT_EQ_INT(kiln_repo_get_by(sb, &arena, &dt_user_schema, "email", KILN_VTEXT("t@x.org"), (void **)&u), 0);
+    KT_ASSERT_EQ_STR(u->name, "outer");
+
+    kiln_multi_step_t steps[] = { { "user", step_insert, "m@x.org" }, { "post", step_post, NULL },
+                                  { "audit", step_fail, NULL } };
+    kiln_multi_result_t res;
+    KT_ASSERT_EQ_INT(kiln_repo_multi(sb, &arena, steps, 3, &res), KILN_EPERM);
+    KT_ASSERT_EQ_STR(res.failed_step, "audit");
+    KT_ASSERT(res.results[0] != NULL && res.results[1] != NULL);
+    KT_ASSERT_EQ_INT(kiln_repo_get_by(sb, &arena, &dt_user_schema, "email", KILN_VTEXT("m@x.org"), (void **)&u),
+                     KILN_ENOENT);
+    KT_ASSERT_EQ_INT(kiln_repo_multi(sb, &arena, steps, 2, &res), 0);
+    KT_ASSERT(res.failed_step == NULL);
+}
+
+static void test_bulk_and_upsert(void)
+{
+    user_t recs[3] = { { .email = "b1@x.org", .age = 1 }, { .email = "b2@x.org", .age = 2 },
+                       { .email = "b3@x.org", .age = 3 } };
+    KT_ASSERT_EQ_INT(kiln_repo_insert_all(sb, &arena, &dt_user_schema, recs, 3, KILN_CONFLICT_RAISE, NULL), 3);
+    KT_ASSERT_EQ_INT(kiln_repo_insert_all(sb, &arena, &dt_user_schema, recs, 3, KILN_CONFLICT_NOTHING,
+                                          (const char *[]){ "email", NULL }),
+                     0);
+    kiln_query_t *q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_like(q, "email", KILN_VTEXT("b%@x.org")));
+    KT_ASSERT_EQ_INT(kiln_repo_update_all(sb, q, (kiln_set_t[]){ { "name", KILN_VTEXT("bulk") } }, 1), 3);
+    kiln_changeset_t *cs = dt_user_cs(&arena, NULL, (const char *[]){ "email", "b1@x.org", "age", "77", NULL });
+    user_t *u;
+    KT_ASSERT_EQ_INT(kiln_repo_insert_on_conflict(sb, cs, KILN_CONFLICT_REPLACE, (const char *[]){ "email", NULL },
+                                                  (void **)&u),
+                     0);
+    KT_ASSERT_EQ_INT(u->age, 77);
+    KT_ASSERT_EQ_INT(kiln_repo_delete_all(sb, q), 3);
+    kiln_query_t *bad = kiln_from(&arena, &dt_user_schema);
+    KT_ASSERT_EQ_INT(kiln_repo_update_all(sb, bad, (kiln_set_t[]){ { "name = 'x'; --", KILN_VTEXT("x") } }, 1),
+                     KILN_EINVAL);
+}
+
+static void test_preload(void)
+{
+    user_t *a = make_user("pa@x.org", "1"), *b = make_user("pb@x.org", "2");
+    KT_ASSERT(a && b);
+    int64_t ids[] = { a->id, a->id, b->id };
+    post_t *posts[3];
+    for (int i = 0; i < 3; i++) {
+        kiln_changeset_t *pc = kiln_cs_cast(&arena, &dt_post_schema, NULL, NULL, NULL);
+        kiln_cs_put(pc, "user_id", &ids[i]);
+        KT_ASSERT_EQ_INT(kiln_repo_insert(sb, pc, (void **)&posts[i]), 0);
+    }
+    kiln_rows_t *r;
+    KT_ASSERT(kiln_repo_query(sb, &arena, kiln_repo_sql(sb, &arena, "INSERT INTO tags (name) VALUES (?) RETURNING id"),
+                              &KILN_VTEXT("c"), 1, &r) == 1);
+    int64_t tag = kiln_rows_at(r, 0, 0)->i;
+    KT_ASSERT(kiln_repo_query(sb, &arena, kiln_repo_sql(sb, &arena, "INSERT INTO posts_tags (post_id, tag_id) VALUES (?, ?)"),
+                              (kiln_val_t[]){ KILN_VINT(posts[0]->id), KILN_VINT(tag) }, 2, NULL) == 1);
+    user_t users[2] = { *a, *b };
+    KT_ASSERT_EQ_INT(kiln_repo_preload(sb, &arena, &dt_user_schema, users, 2, "posts"), 0);
+    KT_ASSERT_EQ_INT(users[0].posts.n, 2);
+    KT_ASSERT_EQ_INT(users[1].posts.n, 1);
+    post_t ps[2] = { *posts[0], *posts[2] };
+    KT_ASSERT_EQ_INT(kiln_repo_preload(sb, &arena, &dt_post_schema, ps, 2, "user"), 0);
+    KT_ASSERT_EQ_STR(ps[1].user->email, "pb@x.org");
+    KT_ASSERT_EQ_INT(kiln_repo_preload(sb, &arena, &dt_post_schema, ps, 2, "tags"), 0);
+    KT_ASSERT_EQ_INT(ps[0].tags.n, 1);
+    KT_ASSERT_EQ_STR(((tag_t *)ps[0].tags.items)->name, "c");
+    KT_ASSERT_EQ_INT(ps[1].tags.n, 0);
+}
+
+static int events, saw_users;
+static void on_query(const kiln_telemetry_event_t *ev, void *ud)
+{
+    (void)ud;
+    events++;
+    if (!strcmp(kiln_telemetry_meta(ev, "source"), "users") && kiln_telemetry_measurement(ev, "rows", -1) == 1 &&
+        kiln_telemetry_measurement(ev, "query_us", -1) >= 0)
+        saw_users++;
+}
+
+static void test_telemetry(void)
+{
+    KT_ASSERT_EQ_INT(kiln_telemetry_attach("dt", KILN_REPO_EVENT, on_query, NULL), 0);
+    user_t *u = make_user("tel@x.org", "1");
+    KT_ASSERT(u != NULL);
+    user_t *g;
+    kiln_repo_get(sb, &arena, &dt_user_schema, u->id, (void **)&g);
+    kiln_telemetry_detach("dt");
+    KT_ASSERT(events >= 2);
+    KT_ASSERT(saw_users >= 2);
+}
+
+/* ---- opt-out tests: no sandbox ---- */
+
+static int third_fails(kiln_mig_t *m)
+{
+    kiln_mig_create_table(m, "d11_a", (kiln_column_t[]){ { .name = "x", .type = KILN_T_INTEGER } }, 1, 0);
+    kiln_mig_add_column(m, "users", &(kiln_column_t){ .name = "d11_col", .type = KILN_T_TEXT });
+    return kiln_mig_execute(m, "INSERT INTO no_such_table VALUES (1)", "INSERT INTO no_such_table VALUES (1)");
+}
+
+static int add_nickname(kiln_mig_t *m)
+{
+    return kiln_mig_add_column(m, "users", &(kiln_column_t){ .name = "nickname", .type = KILN_T_TEXT });
+}
+
+static int drop_nickname(kiln_mig_t *m)
+{
+    return kiln_mig_remove_column(m, "users", "nickname");
+}
+
+static int count_rows(const char *sql)
+{
+    kiln_rows_t *r;
+    int rc = kiln_repo_query(dt_repo, &arena, sql, NULL, 0, &r);
+    return rc < 0 ? rc : (int)kiln_rows_at(r, 0, 0)->i;
+}
+
+/* D11: the third statement fails; schema and version table are unchanged. */
+static void test_d11_failing_migration_changes_nothing(void)
+{
+    kiln_migration_t migs[] = { dt_migrations[0], { 2, "third_fails", third_fails, NULL } };
+    FILE *log = tmpfile();
+    KT_ASSERT(kiln_migrate(dt_repo, migs, 2, log) < 0);
+    char buf[1024] = { 0 };
+    rewind(log);
+    size_t n = fread(buf, 1, sizeof buf - 1, log);
+    fclose(log);
+    buf[n] = 0;
+    KT_ASSERT(strstr(buf, "third_fails failed") != NULL);
+    KT_ASSERT(strstr(buf, "statement: INSERT INTO no_such_table") != NULL);
+    KT_ASSERT_EQ_INT(count_rows("SELECT count(*) FROM schema_migrations WHERE version = 2"), 0);
+    kiln_rows_t *r;
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, "SELECT * FROM d11_a", NULL, 0, &r) < 0);
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, "SELECT d11_col FROM users", NULL, 0, &r) < 0);
+
+    /* Up, status, rollback, and migrate twice is harmless. */
+    kiln_migration_t good[] = { dt_migrations[0], { 3, "add_nickname", add_nickname, drop_nickname } };
+    KT_ASSERT_EQ_INT(kiln_migrate(dt_repo, good, 2, NULL), 0);
+    KT_ASSERT_EQ_INT(kiln_migrate(dt_repo, good, 2, NULL), 0);
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, "SELECT nickname FROM users", NULL, 0, &r) >= 0);
+    KT_ASSERT_EQ_INT(kiln_rollback(dt_repo, good, 2, 1, NULL), 0);
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, "SELECT nickname FROM users", NULL, 0, &r) < 0);
+    KT_ASSERT_EQ_INT(count_rows("SELECT count(*) FROM schema_migrations"), 1);
+}
+
+static int alter_age_to_text(kiln_mig_t *m)
+{
+    return kiln_mig_alter_column(m, "tags", &(kiln_column_t){ .name = "name", .type = KILN_T_INTEGER });
+}
+
+static void test_alter_column_rebuilds_on_sqlite(void)
+{
+    kiln_rows_t *r;
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, kiln_repo_sql(dt_repo, &arena, "INSERT INTO tags (name) VALUES (?)"),
+                              &KILN_VTEXT("42"), 1, &r) == 1);
+    kiln_migration_t migs[] = { dt_migrations[0], { 4, "alter_tag_name", alter_age_to_text, NULL } };
+    KT_ASSERT_EQ_INT(kiln_migrate(dt_repo, migs, 2, stderr), 0);
+    KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &arena, "SELECT name FROM tags", NULL, 0, &r), 1);
+    KT_ASSERT_EQ_INT(kiln_rows_at(r, 0, 0)->kind, KILN_VAL_INT);
+    KT_ASSERT_EQ_INT(kiln_rows_at(r, 0, 0)->i, 42);
+    kiln_repo_query(dt_repo, &arena, "DELETE FROM posts_tags", NULL, 0, NULL);
+    kiln_repo_query(dt_repo, &arena, "DELETE FROM tags", NULL, 0, NULL);
+}
+
+/* D5: the backend dies under a transaction; the call fails, the pool recovers. */
+static void test_d5_pg_backend_killed(void)
+{
+    if (!dt_is_pg()) return;
+    kiln_repo_t *tx;
+    KT_ASSERT_EQ_INT(kiln_repo_sandbox_begin(dt_repo, &tx), 0);
+    kiln_rows_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_query(tx, &arena, "SELECT pg_backend_pid()", NULL, 0, &r), 1);
+    int64_t pid = kiln_rows_at(r, 0, 0)->i;
+    KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &arena, "SELECT pg_terminate_backend($1::int)", &KILN_VINT(pid), 1, &r), 1);
+    int rc = kiln_repo_query(tx, &arena, "SELECT 1", NULL, 0, &r);
+    KT_ASSERT_EQ_INT(rc, KILN_ECLOSED);
+    KT_ASSERT_EQ_INT(r->error.kind, KILN_DBERR_CONNECTION);
+    kiln_repo_sandbox_end(tx);
+    for (int i = 0; i < 12; i++) /* more than the pool: every connection works */
+        KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &arena, "SELECT 1", NULL, 0, &r), 1);
+}
+
+/* ---- harness ---- */
+
+#define SANDBOXED(fn)                                                                                                      static void fn##_sb(void)                                                                                              {                                                                                                                          kiln_arena_init(&arena, 0);                                                                                            if (kiln_repo_sandbox_begin(dt_repo, &sb) < 0) KT_FAIL_("cannot open the sandbox");                                  fn();                                                                                                                  kiln_repo_sandbox_end(sb);                                                                                             kiln_arena_destroy(&arena);                                                                                        }
+SANDBOXED(test_crud_and_types)
+SANDBOXED(test_hostile_input_verbatim)
+SANDBOXED(test_constraints_on_fields)
+SANDBOXED(test_queries)
+SANDBOXED(test_transactions_and_multi)
+SANDBOXED(test_bulk_and_upsert)
+SANDBOXED(test_preload)
+SANDBOXED(test_telemetry)
+
+static void unsandboxed(void (*fn)(void))
+{
+    kiln_arena_init(&arena, 0);
+    fn();
+    kiln_arena_destroy(&arena);
+}
+static void test_d11(void) { unsandboxed(test_d11_failing_migration_changes_nothing); }
+static void test_alter(void) { unsandboxed(test_alter_column_rebuilds_on_sqlite); }
+static void test_d5(void) { unsandboxed(test_d5_pg_backend_killed); }
+
+static void body(void)
+{
+    KT_RUN(test_crud_and_types_sb);
+    KT_RUN(test_hostile_input_verbatim_sb);
+    KT_RUN(test_constraints_on_fields_sb);
+    KT_RUN(test_queries_sb);
+    KT_RUN(test_transactions_and_multi_sb);
+    KT_RUN(test_bulk_and_upsert_sb);
+    KT_RUN(test_preload_sb);
+    KT_RUN(test_telemetry_sb);
+    KT_RUN(test_d11);
+    KT_RUN(test_alter);
+    KT_RUN(test_d5);
+}
+
+int main(void)
+{
+    if (dt_open() < 0) {
+        fprintf(stderr, "cannot open or migrate the test database\n");
+        return 1;
+    }
+    printf("# database: %s\n", kiln_repo_dialect(dt_repo) == KILN_DB_SQLITE ? "sqlite" : "postgres");
+    dt_on_runtime(2, body); /* on a coroutine, as handlers run */
+    kiln_repo_close(dt_repo);
+    kiln_telemetry_shutdown();
+    return kt_done();
+}
