@@ -1,10 +1,11 @@
 // End-to-end: the official phoenix client (node_modules/phoenix, unmodified)
-// against build/bin/chat, over WebSocket (Node's built-in WebSocket,
-// --experimental-websocket on Node 20) and long-poll (fetch).
-// Usage: node --experimental-websocket chat_e2e.cjs BIN_DIR PORT
+// against build/bin/chat, over WebSocket (the `ws` package: Debian 12's Node 18
+// has no built-in WebSocket) and long-poll (fetch).
+// Usage: node chat_e2e.cjs BIN_DIR PORT
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { Socket, Presence, LongPoll } = require(path.join(__dirname, "../../node_modules/phoenix/priv/static/phoenix.cjs.js"));
+const WebSocket = require(path.join(__dirname, "../../node_modules/ws"));
 
 const [binDir, port] = process.argv.slice(2);
 const url = `ws://127.0.0.1:${port}/socket`;
@@ -26,7 +27,7 @@ function stopServer() {
   return new Promise((resolve) => { server.once("exit", resolve); server.kill("SIGKILL"); });
 }
 function connect(opts = {}) {
-  const s = new Socket(url, { reconnectAfterMs: () => 100, ...opts });
+  const s = new Socket(url, { transport: WebSocket, reconnectAfterMs: () => 100, ...opts });
   s.connect();
   return s;
 }
