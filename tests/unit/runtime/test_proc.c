@@ -310,7 +310,8 @@ static void body_blocking(void)
 {
     block_done = 0;
     KT_ASSERT_EQ_INT(kiln_blocking(slow_square, (void *)(intptr_t)7), 49);
-    /* queue of 2, 1 thread: the first is running, two wait, the rest are refused */
+    /* queue of 2, 1 thread: at least the two queued jobs run (three when the
+     * thread has taken the first before the others arrive), the rest are refused */
     for (int i = 0; i < 6; i++) kiln_coro_start(block_coro, (void *)(intptr_t)i);
     while (block_done < 6) kiln_sleep(2);
     int ok = 0, again = 0;
@@ -318,7 +319,7 @@ static void body_blocking(void)
         if (results[i] == i * i) ok++;
         if (results[i] == KILN_EAGAIN) again++;
     }
-    KT_ASSERT(ok >= 3);
+    KT_ASSERT(ok >= 2);
     KT_ASSERT(again >= 1);
     KT_ASSERT_EQ_INT(ok + again, 6);
 }
