@@ -6,8 +6,10 @@
  * Per the rules: every query is a separate statement (no batching of the
  * reads), N is clamped to 1..500 with non-numbers counting as 1, random ids
  * are 1..10000, and /fortunes adds one fortune at request time, sorts by
- * message and escapes the HTML. /fortunes renders by hand until the template
- * engine lands. Without DATABASE_URL every database endpoint answers 503.
+ * message and renders the page with the template engine (templates/
+ * fortunes.kiln, which escapes the HTML). /queries reads its N rows with
+ * kiln_repo_get_many: N independent statements, pipelined on PostgreSQL.
+ * Without DATABASE_URL every database endpoint answers 503.
  * The repo is opened once in configure and shared by every scheduler. */
 #include "bench_db.h"
 
@@ -24,13 +26,13 @@ static const kiln_field_t world_fields[] = { KILN_FIELD(world_t, id, KILN_T_INTE
                                              KILN_FIELD(world_t, randomnumber, KILN_T_INTEGER) };
 static const kiln_schema_t world_schema = KILN_SCHEMA(world_t, "world", world_fields);
 
-typedef struct fortune {
+typedef struct fortune_row {
     int64_t id;
     const char *message;
-} fortune_t;
-static const kiln_field_t fortune_fields[] = { KILN_FIELD(fortune_t, id, KILN_T_INTEGER),
-                                               KILN_FIELD(fortune_t, message, KILN_T_TEXT) };
-static const kiln_schema_t fortune_schema = KILN_SCHEMA(fortune_t, "fortune", fortune_fields);
+} fortune_row_t;
+static const kiln_field_t fortune_fields[] = { KILN_FIELD(fortune_row_t, id, KILN_T_INTEGER),
+                                               KILN_FIELD(fortune_row_t, message, KILN_T_TEXT) };
+static const kiln_schema_t fortune_schema = KILN_SCHEMA(fortune_row_t, "fortune", fortune_fields);
 
 /* ---- migrations ---- */
 
@@ -73,8 +75,8 @@ static int seed(kiln_mig_t *m)
         rc = kiln_repo_insert_all(tx, &a, &world_schema, rows, 1000, KILN_CONFLICT_RAISE, NULL);
         kiln_arena_reset(&a);
     }
-    fortune_t f[KILN_ARRAY_LEN(fortunes)];
-    for (size_t i = 0; i < KILN_ARRAY_LEN(fortunes); i++) f[i] = (fortune_t){ 0, fortunes[i] };
+    fortune_row_t f[KILN_ARRAY_LEN(fortunes)];
+    for (size_t i = 0; i < KILN_ARRAY_LEN(fortunes); i++) f[i] = (fortune_row_t){ 0, fortunes[i] };
     if (rc >= 0) rc = kiln_repo_insert_all(tx, &a, &fortune_schema, f, KILN_ARRAY_LEN(f), KILN_CONFLICT_RAISE, NULL);
     kiln_arena_destroy(&a);
     return rc < 0 ? rc : 0;
@@ -100,7 +102,7 @@ int bench_db_configure(const kiln_config_t *cfg)
         fprintf(stderr, "bench: %s\n", err);
         return KILN_EINVAL;
     }
-    return 0;
+    return bench_raw_open(cfg->database_url);
 }
 
 /* ---- handlers ---- */
@@ -156,14 +158,14 @@ static int worlds(kiln_conn_t *c, int update)
     int n = bench_queries_param(c);
     int64_t *ids = kiln_arena_alloc(c->arena, (size_t)n * sizeof *ids * 2), *nums = ids + n;
     if (!ids) return KILN_ENOMEM;
+    for (int i = 0; i < n; i++) ids[i] = 1 + rand() % 10000;
+    world_t *w;
+    int rc = kiln_repo_get_many(bench_repo, c->arena, &world_schema, ids, (size_t)n, (void **)&w);
+    if (rc < 0) return rc;
     for (int i = 0; i < n; i++) {
-        world_t *w;
-        int rc = random_world(c, &w);
-        if (rc < 0) return rc;
-        ids[i] = w->id;
-        nums[i] = w->randomnumber;
+        nums[i] = w[i].randomnumber;
         if (!update) continue;
-        kiln_changeset_t *cs = kiln_cs_cast(c->arena, &world_schema, w, NULL, NULL);
+        kiln_changeset_t *cs = kiln_cs_cast(c->arena, &world_schema, &w[i], NULL, NULL);
         int64_t r = 1 + rand() % 10000;
         if (r == nums[i]) r = r % 10000 + 1; /* the rules want a changed value */
         kiln_cs_put(cs, "randomnumber", &r);
@@ -181,46 +183,29 @@ static int by_message(const void *a, const void *b)
     return strcmp(((const fortune_t *)a)->message, ((const fortune_t *)b)->message);
 }
 
-static void escape_html(kiln_buf_t *b, const char *s)
+int bench_send_fortunes(kiln_conn_t *c, fortune_t *f, size_t n)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': kiln_buf_puts(b, "&lt;"); break;
-        case '>': kiln_buf_puts(b, "&gt;"); break;
-        case '&': kiln_buf_puts(b, "&amp;"); break;
-        case '"': kiln_buf_puts(b, "&quot;"); break;
-        case '\'': kiln_buf_puts(b, "&#39;"); break;
-        default: kiln_buf_append(b, s, 1);
-        }
-    }
-}
-
-int bench_render_fortunes(kiln_conn_t *c, fortune_like_t *f, size_t n)
-{
+    f[n++] = (fortune_t){ 0, "Additional fortune added at request time." };
     qsort(f, n, sizeof *f, by_message);
-    kiln_buf_t b;
-    kiln_buf_init(&b, 1 << 20);
-    kiln_buf_puts(&b, "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>");
-    for (size_t i = 0; i < n; i++) {
-        kiln_buf_printf(&b, "<tr><td>%lld</td><td>", (long long)f[i].id);
-        escape_html(&b, f[i].message);
-        kiln_buf_puts(&b, "</td></tr>");
+    kiln_tpl_out_t o;
+    kiln_tpl_out_init(&o, 1 << 16);
+    fortunes_render_template(&o, f, n);
+    if (o.err || kiln_arena_on_reset(c->arena, free, o.buf.data) < 0) { /* the arena frees the page after sending */
+        int err = o.err ? o.err : KILN_ENOMEM;
+        kiln_tpl_out_free(&o);
+        return err;
     }
-    kiln_buf_puts(&b, "</table></body></html>");
-    char *body = kiln_arena_strndup(c->arena, b.data, b.len);
-    kiln_buf_free(&b);
-    return body ? kiln_conn_html(c, 200, body) : KILN_ENOMEM;
+    return kiln_conn_send_resp(c, 200, "text/html; charset=utf-8", o.buf.data, o.buf.len);
 }
 
 int bench_fortunes(kiln_conn_t *c)
 {
     if (!bench_repo) return bench_unavailable(c);
-    fortune_t *all;
+    fortune_row_t *all;
     int n = kiln_repo_all(bench_repo, c->arena, kiln_from(c->arena, &fortune_schema), (void **)&all);
     if (n < 0) return n;
     fortune_t *f = kiln_arena_alloc(c->arena, (size_t)(n + 1) * sizeof *f);
     if (!f) return KILN_ENOMEM;
-    if (n) memcpy(f, all, (size_t)n * sizeof *f);
-    f[n] = (fortune_t){ 0, "Additional fortune added at request time." };
-    return bench_render_fortunes(c, (fortune_like_t *)f, (size_t)n + 1);
+    for (int i = 0; i < n; i++) f[i] = (fortune_t){ (int)all[i].id, all[i].message };
+    return bench_send_fortunes(c, f, (size_t)n);
 }

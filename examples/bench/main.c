@@ -42,6 +42,10 @@ static const kiln_route_t routes[] = {
     KILN_GET("/queries", bench_queries, "queries"),
     KILN_GET("/updates", bench_updates, "updates"),
     KILN_GET("/fortunes", bench_fortunes, "fortunes"),
+    KILN_GET("/raw/db", raw_db, "raw_db"),
+    KILN_GET("/raw/queries", raw_queries, "raw_queries"),
+    KILN_GET("/raw/updates", raw_updates, "raw_updates"),
+    KILN_GET("/raw/fortunes", raw_fortunes, "raw_fortunes"),
     KILN_GET("/bench/fortunes-mem", fortunes_mem, "fortunes_mem"),
     KILN_GET("/bench/fortunes-hand", fortunes_hand, "fortunes_hand"),
 };
@@ -56,5 +60,6 @@ int main(int argc, char **argv)
     int code = kiln_main(argc, argv, &app);
     kiln_router_free(endpoint.router);
     kiln_repo_close(bench_repo);
+    bench_raw_close();
     return code;
 }

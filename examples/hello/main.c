@@ -5,7 +5,8 @@
  * JSON, and static files found relative to the executable. Its pages are
  * compiled templates (templates/: a root layout, an app layout component with
  * slots, the pages) rendered through the browser pipeline (session, flash,
- * CSRF), and guestbook.c is a complete form round trip. kiln_main logs one
+ * CSRF), and guestbook.c is a complete form round trip stored in the database
+ * (DATABASE_URL, or hello's own SQLite file, migrated at boot). kiln_main logs one
  * line per request (the request log, kiln/logger.h); set .no_request_log = 1
  * in the app to leave it out. Run it with `make run` and open
  * http://127.0.0.1:4000/. */
@@ -151,14 +152,17 @@ static int configure(const kiln_config_t *cfg)
     static_opts.from = root;
     session_opts.secret_key_base = cfg->secret_key_base;
     endpoint.dev = cfg->dev;
-    return 0;
+    return guestbook_open(cfg);
 }
 
 int main(int argc, char **argv)
 {
+    if (guestbook_default_database() < 0) return 1;
     if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &endpoint.router) < 0) return 1;
-    const kiln_app_t app = { .name = "hello", .endpoint = &endpoint, .configure = configure };
+    const kiln_app_t app = { .name = "hello", .endpoint = &endpoint, .configure = configure,
+                             .migrations = guestbook_migrations, .n_migrations = guestbook_n_migrations };
     int code = kiln_main(argc, argv, &app);
     kiln_router_free(endpoint.router);
+    guestbook_close();
     return code;
 }

@@ -71,6 +71,10 @@ typedef struct kiln_socket_conf {
      * A request without Origin (not a browser) is allowed. */
     int no_check_origin;
     const char *const *origins;
+    /* permessage-deflate (RFC 7692) is accepted when a client offers it,
+     * unless no_deflate: client messages may come compressed (inflated within
+     * max_message, else 1009); the server sends uncompressed frames. */
+    int no_deflate;
     /* Limits; 0 takes the default. */
     uint64_t max_frame;       /* 1 MiB: a bigger frame closes 1009 before its payload is read */
     uint64_t max_message;     /* 1 MiB: the same for a reassembled message */

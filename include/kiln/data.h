@@ -24,6 +24,12 @@ int kiln_repo_all(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, voi
 int kiln_repo_one(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, void **out);
 /* By primary key; 0 or KILN_ENOENT. */
 int kiln_repo_get(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, int64_t id, void **out);
+/* Many rows by primary key, as independent statements in one
+ * kiln_repo_query_batch (a PostgreSQL pipeline): *out gets n structs in a,
+ * out[i] for ids[i] (repeats allowed). 0, KILN_ENOENT when any id has no
+ * row, or the batch's error. */
+int kiln_repo_get_many(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, const int64_t *ids, size_t n,
+                       void **out);
 /* By one column's value; as kiln_repo_one. */
 int kiln_repo_get_by(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, const char *col, kiln_val_t v,
                      void **out);

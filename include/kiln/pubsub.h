@@ -24,6 +24,7 @@ typedef struct kiln_pubsub_msg {
     const char *topic; /* NUL-terminated, in the same allocation */
     const void *data;  /* len bytes, NUL-terminated for convenience */
     size_t len;
+    int64_t at_ns;     /* kiln_now_ns() at the broadcast call */
 } kiln_pubsub_msg_t;
 
 kiln_pubsub_msg_t *kiln_pubsub_msg_ref(kiln_pubsub_msg_t *m);
@@ -32,6 +33,13 @@ void kiln_pubsub_msg_unref(kiln_pubsub_msg_t *m);
 /* Subscribes the calling process to topic (idempotent). Returns 0,
  * KILN_ESTATE outside a process, or KILN_EINVAL for an empty topic. */
 int kiln_pubsub_subscribe(const char *topic);
+/* Subscribes with a fastlane (Phoenix's term): during a scheduler's walk of
+ * the topic's subscribers, fastlane(proc, m) runs instead of a mailbox send,
+ * on the scheduler thread (not on a coroutine: it must not wait); returning
+ * non-zero falls back to the mailbox message. It may take references on m.
+ * A transport uses it to queue a shared frame straight to its socket. */
+typedef int (*kiln_pubsub_fastlane_fn)(kiln_proc_t *p, kiln_pubsub_msg_t *m);
+int kiln_pubsub_subscribe_fastlane(const char *topic, kiln_pubsub_fastlane_fn fastlane);
 /* Returns 0, or KILN_ENOENT when the process was not subscribed. */
 int kiln_pubsub_unsubscribe(const char *topic);
 
@@ -56,6 +64,12 @@ extern const kiln_pubsub_adapter_t kiln_pubsub_local_adapter;
 int kiln_pubsub_set_adapter(kiln_runtime_t *rt, const kiln_pubsub_adapter_t *ops, void *ud);
 /* The local fan-out: hands m to each scheduler with subscribers. For adapters. */
 int kiln_pubsub_local_fanout(kiln_runtime_t *rt, kiln_pubsub_msg_t *m);
+
+/* Telemetry: after each scheduler's walk, "kiln.pubsub.fanout" with
+ * measurements delivered (subscribers reached on that scheduler) and
+ * duration_us (from the broadcast call to the end of the walk: with
+ * fastlanes, until the last frame was handed to the kernel), metadata topic.
+ * Emitted only when a handler is attached. */
 
 /* Subscriptions on the calling scheduler (for tests and metrics). */
 size_t kiln_pubsub_local_count(const char *topic);

@@ -51,6 +51,8 @@ typedef struct kiln_db_url {
     int inline_budget_ms;   /* ?inline_budget=MS (SQLite): a read on the scheduler thread longer
                                than this moves to the blocking pool; 0 -> 2 */
     int slow_ms;            /* ?slow_ms=MS: slow-query log threshold; 0 -> 200, -1 = off */
+    int timeout_ms;         /* ?timeout=MS (PostgreSQL): longest wait for the server during one
+                               statement before the connection is given up; 0 -> 15000 */
 } kiln_db_url_t;
 
 /* Parses url (rules in docs/guides/data.md). Relative SQLite paths are made
@@ -137,6 +139,21 @@ kiln_dialect_t kiln_repo_dialect(const kiln_repo_t *repo);
  * connection in time) or KILN_EAGAIN (PostgreSQL reconnecting: backoff). */
 int kiln_repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
                     kiln_rows_t **out);
+/* One statement of a batch: sql with its n bound parameters (all borrowed). */
+typedef struct kiln_stmt {
+    const char *sql;
+    const kiln_val_t *params;
+    size_t n;
+} kiln_stmt_t;
+/* Runs n independent statements and gives each its own result: *out (may be
+ * NULL) gets an array of n kiln_rows_t in a, out[i] for stmts[i], errors
+ * included. On PostgreSQL they go in one pipeline on one connection (libpq
+ * pipeline mode: one round trip, each statement followed by its own sync, so
+ * outside a transaction each commits or fails on its own); on SQLite they run
+ * one after another. Every statement runs even when an earlier one failed
+ * (unless the connection broke). Returns 0 when all succeeded, else the first
+ * failure's error as kiln_repo_query returns it. */
+int kiln_repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n, kiln_rows_t **out);
 /* sql with each `?` outside quotes rewritten to the repo's placeholder ($1…),
  * in arena a. Raw-SQL convenience for code that targets both databases. */
 const char *kiln_repo_sql(const kiln_repo_t *repo, kiln_arena_t *a, const char *sql);

@@ -190,9 +190,12 @@ static inline int kiln_tpl_full_enter(kiln_tpl_tree_t *t)
 
 /* ---- static assets -------------------------------------------------------- */
 
-/* Loads a manifest written by the asset build ("logical digested" per line, e.g.
- * "/app.css /app-0123...ef.css"). Returns 0, KILN_ENOENT or KILN_EINVAL. The
- * manifest is process-wide and read-only once loaded (load it before serving). */
+/* Loads the asset build's manifest: cache_manifest.json as tools/kiln-digest
+ * writes it (its "latest" map: "assets/app.css" -> "assets/app-0123...ef.css"),
+ * or text with one "/logical /digested" pair per line. kiln_main loads
+ * PRIV/static/cache_manifest.json, when present, before `configure`. Returns 0,
+ * KILN_ENOENT or KILN_EINVAL (logged; the table is then empty). The manifest is
+ * process-wide and read-only once loaded (load it before serving). */
 int kiln_static_manifest_load(const char *path);
 /* The digested path for a logical one, or path itself when not in the manifest. */
 const char *kiln_static_path(const char *path);

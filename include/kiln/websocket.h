@@ -28,18 +28,22 @@ int kiln_ws_accept_key(const char *key, size_t key_len, char out[29]);
 
 typedef struct kiln_ws_header {
     uint8_t fin, opcode, masked;
+    uint8_t rsv1;     /* a compressed message (permessage-deflate) */
     uint8_t mask[4];
     uint64_t len;     /* payload length */
     size_t head_len;  /* bytes of the header itself (2..14) */
 } kiln_ws_header_t;
 
-/* Parses a client frame header from buf[0..n). Returns the header length
- * (> 0), 0 if more bytes are needed, or a negative close code: -1002 for RSV
- * bits, reserved opcodes, an unmasked frame (when require_mask), a fragmented
+/* Parses a client frame header from buf[0..n). flags: KILN_WS_REQUIRE_MASK,
+ * and KILN_WS_RSV1 once permessage-deflate is negotiated. Returns the header
+ * length (> 0), 0 if more bytes are needed, or a negative close code: -1002
+ * for RSV2/RSV3, RSV1 unless allowed (and then only on a message's first data
+ * frame), reserved opcodes, an unmasked frame (when required), a fragmented
  * or > 125-byte control frame, a non-minimal or 64-bit length with the top bit
  * set; -1009 when len > max_payload (decided from the header, before any
  * payload is read). */
-int kiln_ws_parse_header(const uint8_t *buf, size_t n, int require_mask, uint64_t max_payload, kiln_ws_header_t *h);
+enum { KILN_WS_REQUIRE_MASK = 1, KILN_WS_RSV1 = 2 };
+int kiln_ws_parse_header(const uint8_t *buf, size_t n, int flags, uint64_t max_payload, kiln_ws_header_t *h);
 
 /* Unmasks (or masks) len bytes in place; `offset` is the position of p[0]
  * within the payload, so a payload may be processed in pieces. */

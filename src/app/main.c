@@ -23,6 +23,7 @@
 
 #include "kiln/router.h"
 #include "kiln/server.h"
+#include "kiln/template.h"
 
 typedef struct app_run {
     const kiln_app_t *app;
@@ -150,6 +151,14 @@ static int serve(const kiln_app_t *app)
     char err[256];
     if (kiln_config_load(&r.cfg, app->name, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", app->name, err);
+        return 1;
+    }
+    /* The asset build's manifest (cmake/KilnAssets.cmake), for static_path(). */
+    char manifest[4096];
+    snprintf(manifest, sizeof manifest, "%s/static/cache_manifest.json", r.cfg.priv_dir);
+    if (kiln_static_manifest_load(manifest) == KILN_EINVAL) {
+        fprintf(stderr, "%s: %s is malformed\n", app->name, manifest);
+        kiln_config_free(&r.cfg);
         return 1;
     }
     if (app->configure && app->configure(&r.cfg) < 0) {

@@ -9,6 +9,7 @@
  * (crash) while the channel is still the socket's current one for its topic,
  * and drops the channel's socket reference. */
 #include "channel/channel_int.h"
+#include "kiln/telemetry.h"
 #include "kiln/websocket.h"
 
 #include <stdlib.h>
@@ -34,8 +35,8 @@ const kiln_channel_ops_t *kiln__chan_route(const kiln_socket_conf_t *conf, const
 
 int kiln__chan_out(kiln_channel_t *ch, const char *text, size_t len)
 {
-    if (ch->test_sink) {
-        ch->test_sink(ch, text, len);
+    if (ch->test) {
+        ch->test->out(ch->test->ud, text, len);
         return 0;
     }
     if (!ch->sock || !ch->linked || ch->sock->closed) return KILN_ECLOSED;
@@ -101,6 +102,9 @@ int kiln__bc_send(kiln_runtime_t *rt, kiln_pid_t except, const char *topic, cons
     d[BC_JSON_OFF + jl] = 0;
     memcpy(d + BC_JSON_OFF + jl + 1, event, el + 1);
     free(json);
+    if (kiln_telemetry_enabled("kiln.channel.broadcast")) /* one per broadcast: the frame is encoded once */
+        kiln_telemetry_execute("kiln.channel.broadcast", KILN_MEASUREMENTS({ "bytes", (double)n }),
+                               KILN_METADATA({ "topic", topic }, { "event", event }));
     int rc = except ? kiln_pubsub_broadcast_from(rt, except, topic, d, n) : kiln_pubsub_broadcast(rt, topic, d, n);
     free(d);
     return rc;
@@ -110,7 +114,10 @@ int kiln__bc_send(kiln_runtime_t *rt, kiln_pid_t except, const char *topic, cons
 
 const char *kiln_channel_topic(const kiln_channel_t *ch) { return ch->topic; }
 kiln_socket_t *kiln_channel_socket(const kiln_channel_t *ch) { return ch->sock; }
-json_t *kiln_channel_params(const kiln_channel_t *ch) { return ch->sock ? ch->sock->params : NULL; }
+json_t *kiln_channel_params(const kiln_channel_t *ch)
+{
+    return ch->sock ? ch->sock->params : ch->test ? ch->test->params : NULL;
+}
 kiln_pid_t kiln_channel_pid(const kiln_channel_t *ch) { return ch->pid; }
 kiln_runtime_t *kiln_channel_runtime(const kiln_channel_t *ch) { return ch->rt; }
 void *kiln_channel_state(const kiln_channel_t *ch) { return ch->state; }
@@ -157,6 +164,28 @@ kiln_ref_t kiln_channel_send_after(kiln_channel_t *ch, int tag, uint64_t ms)
 
 /* ---- The process ----------------------------------------------------------- */
 
+static int intercepted(const kiln_channel_ops_t *ops, const char *event)
+{
+    for (const char *const *e = ops->intercept; e && *e; e++)
+        if (strcmp(*e, event) == 0) return 1;
+    return 0;
+}
+
+/* The broadcast fastlane (kiln_pubsub_subscribe_fastlane): during the
+ * scheduler's walk of the topic, a broadcast the module does not intercept
+ * goes straight to the socket's queue as a reference to the shared frame,
+ * without a mailbox hop or a process run (Phoenix fastlanes the same way).
+ * Intercepted events and ChannelTest channels take the mailbox path. */
+static int fastlane(kiln_proc_t *p, kiln_pubsub_msg_t *m)
+{
+    kiln_channel_t *ch = kiln_proc_state(p);
+    bc_view_t v;
+    if (!ch || ch->test || kiln__bc_view(m, &v) < 0) return 1;
+    if (ch->ops->handle_out && intercepted(ch->ops, v.event)) return 1;
+    if (ch->sock && ch->linked && !ch->sock->closed) ch->sock->tr->send_shared(ch->sock, m);
+    return 0;
+}
+
 static int chan_init(kiln_proc_t *self, void *arg)
 {
     kiln_channel_t *ch = arg;
@@ -166,7 +195,7 @@ static int chan_init(kiln_proc_t *self, void *arg)
     ch->join_payload = NULL;
     int rc = ch->ops->join ? ch->ops->join(ch, ch->topic, payload, &resp) : 0;
     json_decref(payload);
-    if (rc == 0 && kiln_pubsub_subscribe(ch->topic) < 0) rc = KILN_EINTERNAL;
+    if (rc == 0 && kiln_pubsub_subscribe_fastlane(ch->topic, fastlane) < 0) rc = KILN_EINTERNAL;
     if (rc == 0) {
         ch->joined = 1;
         reply_to(ch, ch->join_ref, "ok", resp);
@@ -177,13 +206,6 @@ static int chan_init(kiln_proc_t *self, void *arg)
     }
     json_decref(resp);
     return rc == 0 ? 0 : rc;
-}
-
-static int intercepted(const kiln_channel_ops_t *ops, const char *event)
-{
-    for (const char *const *e = ops->intercept; e && *e; e++)
-        if (strcmp(*e, event) == 0) return 1;
-    return 0;
 }
 
 static int on_broadcast(kiln_channel_t *ch, kiln_pubsub_msg_t *m)
@@ -197,8 +219,8 @@ static int on_broadcast(kiln_channel_t *ch, kiln_pubsub_msg_t *m)
         kiln_chan_frame_free(&f);
         return rc;
     }
-    if (ch->test_sink) {
-        ch->test_sink(ch, v.json, v.json_len);
+    if (ch->test) {
+        ch->test->out(ch->test->ud, v.json, v.json_len);
         return 0;
     }
     if (ch->sock && ch->linked && !ch->sock->closed) ch->sock->tr->send_shared(ch->sock, m);
@@ -252,7 +274,7 @@ static void chan_terminate(kiln_proc_t *self, int reason)
     kiln_channel_t *ch = kiln_proc_state(self);
     if (!ch) return;
     if (ch->ops->terminate && ch->joined) ch->ops->terminate(ch, reason);
-    if (ch->joined && ch->linked) {
+    if (ch->joined && (ch->linked || ch->test)) {
         if (reason == 0) {
             out_frame(ch, ch->join_ref, ch->join_ref, "phx_close", NULL);
         } else {
@@ -270,7 +292,9 @@ static void chan_terminate(kiln_proc_t *self, int reason)
     free(ch->join_ref);
     free(ch->cur_ref);
     json_decref(ch->join_payload);
+    const chan_test_hooks_t *test = ch->test;
     free(ch);
+    if (test) test->exited(test->ud, reason);
 }
 
 const kiln_proc_ops_t kiln__chan_proc_ops = {

@@ -30,6 +30,18 @@ typedef struct sock_transport {
 
 typedef struct chan_rec chan_rec_t;
 
+/* ChannelTest's seam (channel_test.c): a channel started with hooks sends its
+ * frames (pushes, replies, forwarded broadcasts, phx_close/phx_error) to
+ * out() instead of a socket, reads its connect params here, and reports its
+ * end through exited(), called last, after the channel's memory is gone.
+ * Both run on the channel's scheduler. Owned by the test, outlives the channel. */
+typedef struct chan_test_hooks {
+    void (*out)(void *ud, const char *text, size_t len);
+    void (*exited)(void *ud, int reason);
+    json_t *params;
+    void *ud;
+} chan_test_hooks_t;
+
 struct kiln_socket {
     const sock_transport_t *tr;
     const kiln_socket_conf_t *conf;
@@ -57,9 +69,7 @@ struct kiln_channel {
     json_t *join_payload;         /* until init */
     void *state;
     unsigned linked : 1, joined : 1;
-    /* ChannelTest: where pushes and replies go instead of a socket. */
-    void (*test_sink)(kiln_channel_t *ch, const char *text, size_t len);
-    void *test_ud;
+    const chan_test_hooks_t *test; /* ChannelTest, else NULL */
 };
 
 enum { CH_MSG_IN = 60, CH_MSG_LEAVE = 61 };

@@ -9,8 +9,13 @@
  * fragment that would take the message over max_message, closes 1009 before
  * any of its payload is read.
  *
+ * permessage-deflate (RFC 7692), when the client offers it: no context
+ * takeover either way, so each compressed client message is inflated alone,
+ * within max_message (1009 past it); we send uncompressed frames only.
+ *
  * Output: frames are queued (an owned copy, or a reference on a shared
- * broadcast whose bytes are already a frame) and written with writev; a queue
+ * broadcast whose bytes are already a frame) and written with writev — a
+ * broadcast to an empty queue is written at once, without an item; a queue
  * over max_queue bytes means the client stopped reading: it is cut off
  * (1008, logged), so server memory stays bounded.
  *
@@ -29,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define READ_CHUNK 16384
 #define MAX_FRAGMENTS 4096
@@ -55,6 +61,8 @@ typedef struct ws {
     uint32_t frag_count, utf8;
     uint8_t msg_op;       /* opcode of the message in progress, 0 = none */
     unsigned closing : 1, dead : 1, in_flush : 1;
+    unsigned deflate : 1; /* permessage-deflate negotiated */
+    unsigned msg_z : 1;   /* the message in progress is compressed (RSV1) */
     out_item_t *out_head, *out_tail;
     size_t out_bytes;
 } ws_t;
@@ -137,7 +145,7 @@ static int enqueue(ws_t *w, out_item_t *it)
     if (w->out_tail) w->out_tail->next = it;
     else w->out_head = it;
     w->out_tail = it;
-    w->out_bytes += it->len;
+    w->out_bytes += it->len - it->off;
     if (w->out_bytes > w->conf.max_queue && !w->closing) {
         kiln_log(KILN_LOG_WARN, "websocket %s: client not reading, %zu bytes queued (max %zu): disconnecting",
                  w->sock.peer, w->out_bytes, w->conf.max_queue);
@@ -168,17 +176,31 @@ static int ws_send(kiln_socket_t *s, const char *text, size_t len)
     return w->closing ? KILN_ECLOSED : send_frame(w, KILN_WS_TEXT, text, len);
 }
 
+/* A broadcast: with nothing queued, the shared frame is written at once and
+ * queued (as a reference) only for what the socket did not take. */
 static int ws_send_shared(kiln_socket_t *s, kiln_pubsub_msg_t *m)
 {
     ws_t *w = (ws_t *)s;
     bc_view_t v;
     if (w->closing || w->dead || kiln__bc_view(m, &v) < 0) return KILN_ECLOSED;
+    size_t off = 0;
+    if (!w->out_head && !w->in_flush) {
+        ssize_t r;
+        do r = write(w->fd, v.frame, v.frame_len);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            teardown(w);
+            return KILN_ECLOSED;
+        }
+        if (r == (ssize_t)v.frame_len) return 0;
+        if (r > 0) off = (size_t)r;
+    }
     out_item_t *it = malloc(sizeof *it);
     if (!it) return KILN_ENOMEM;
     it->shared = kiln_pubsub_msg_ref(m);
     it->bytes = v.frame;
     it->len = v.frame_len;
-    it->off = 0;
+    it->off = off;
     return enqueue(w, it);
 }
 
@@ -238,10 +260,73 @@ static void deliver(ws_t *w, int op, const uint8_t *p, size_t n)
     else kiln__sock_binary(&w->sock, p, n);
 }
 
+static void message_done(ws_t *w)
+{
+    kiln_buf_free(&w->msg);
+    kiln_buf_init(&w->msg, w->conf.max_message);
+    w->msg_op = 0;
+    w->frag_count = 0;
+    w->utf8 = 0;
+    w->msg_z = 0;
+}
+
+/* A compressed message (RFC 7692, no context takeover either way, so each
+ * message is a fresh raw deflate stream): inflated into a buffer bounded by
+ * max_message — a bomb closes 1009 as soon as its output passes the bound —
+ * then validated and delivered. The inflater lives for this call only, so an
+ * idle connection keeps no zlib state. */
+static void deliver_compressed(ws_t *w, int op)
+{
+    static const uint8_t tail[4] = { 0, 0, 0xff, 0xff };
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK) return fail(w, KILN_WS_CLOSE_ERROR, "out of memory");
+    kiln_buf_t out;
+    kiln_buf_init(&out, w->conf.max_message);
+    uint8_t chunk[16384];
+    const char *err = NULL;
+    int code = 0;
+    for (int pass = 0; pass < 2 && !err; pass++) {
+        z.next_in = pass ? (uint8_t *)tail : (uint8_t *)w->msg.data;
+        z.avail_in = pass ? 4 : (uInt)w->msg.len;
+        for (;;) {
+            z.next_out = chunk;
+            z.avail_out = sizeof chunk;
+            int rc = inflate(&z, Z_SYNC_FLUSH);
+            size_t got = sizeof chunk - z.avail_out;
+            if (got && kiln_buf_append(&out, chunk, got) < 0) {
+                err = "message too big once inflated", code = KILN_WS_CLOSE_TOO_BIG;
+                break;
+            }
+            if (rc == Z_STREAM_END || rc == Z_BUF_ERROR || (rc == Z_OK && !z.avail_in && z.avail_out)) break;
+            if (rc != Z_OK) {
+                err = "invalid deflate data", code = KILN_WS_CLOSE_BAD_DATA;
+                break;
+            }
+        }
+    }
+    inflateEnd(&z);
+    uint32_t st = 0;
+    const uint8_t *data = (const uint8_t *)(out.data ? out.data : "");
+    if (!err && op == KILN_WS_TEXT && (kiln_utf8_step(&st, data, out.len) < 0 || st != 0))
+        err = "invalid UTF-8 in a text message", code = KILN_WS_CLOSE_BAD_DATA;
+    message_done(w);
+    if (err) fail(w, code, err);
+    else deliver(w, op, data, out.len);
+    kiln_buf_free(&out);
+}
+
 /* A data frame (TEXT, BINARY or CONT) with its whole payload. */
 static void on_data(ws_t *w, const kiln_ws_header_t *h, const uint8_t *p)
 {
     int op = h->opcode == KILN_WS_CONT ? w->msg_op : h->opcode;
+    if (h->opcode != KILN_WS_CONT) w->msg_z = h->rsv1;
+    if (w->msg_z) { /* compressed: reassembled, then inflated and checked whole */
+        if (kiln_buf_append(&w->msg, p, h->len) < 0) return fail(w, KILN_WS_CLOSE_TOO_BIG, "message too big");
+        w->msg_op = (uint8_t)op;
+        if (h->fin) deliver_compressed(w, op);
+        return;
+    }
     if (op == KILN_WS_TEXT && kiln_utf8_step(&w->utf8, p, h->len) < 0)
         return fail(w, KILN_WS_CLOSE_BAD_DATA, "invalid UTF-8 in a text message");
     if (h->fin && op == KILN_WS_TEXT && w->utf8 != 0)
@@ -255,11 +340,7 @@ static void on_data(ws_t *w, const kiln_ws_header_t *h, const uint8_t *p)
     w->msg_op = (uint8_t)op;
     if (!h->fin) return;
     deliver(w, op, (const uint8_t *)(w->msg.data ? w->msg.data : ""), w->msg.len);
-    kiln_buf_free(&w->msg);
-    kiln_buf_init(&w->msg, w->conf.max_message);
-    w->msg_op = 0;
-    w->frag_count = 0;
-    w->utf8 = 0;
+    message_done(w);
 }
 
 /* Checks a header against the message state, before its payload is read. */
@@ -281,7 +362,8 @@ static long parse(ws_t *w, uint8_t *buf, size_t n, size_t *need)
     *need = 0;
     while (!w->closing && !w->dead) {
         kiln_ws_header_t h;
-        int hl = kiln_ws_parse_header(buf + pos, n - pos, 1, w->conf.max_frame, &h);
+        int flags = KILN_WS_REQUIRE_MASK | (w->deflate ? KILN_WS_RSV1 : 0);
+        int hl = kiln_ws_parse_header(buf + pos, n - pos, flags, w->conf.max_frame, &h);
         if (hl < 0) {
             fail(w, -hl, hl == -KILN_WS_CLOSE_TOO_BIG ? "frame too big" : "protocol error in frame header");
             return -1;
@@ -418,6 +500,24 @@ static int header_has_token(const kiln_str_t *v, const char *tok)
     return 0;
 }
 
+/* Whether one of the comma-separated offers is permessage-deflate. Any of its
+ * parameters is acceptable: we answer with no context takeover both ways, we
+ * inflate with the largest window (so any client_max_window_bits works), and
+ * we send uncompressed messages only (RFC 7692 §6: allowed per message), so
+ * a broadcast stays one shared frame. */
+static int offers_deflate(const kiln_str_t *v)
+{
+    static const char name[] = "permessage-deflate";
+    for (size_t i = 0; v && i < v->len;) {
+        while (i < v->len && (v->ptr[i] == ' ' || v->ptr[i] == '\t' || v->ptr[i] == ',')) i++;
+        size_t start = i;
+        while (i < v->len && v->ptr[i] != ';' && v->ptr[i] != ',' && v->ptr[i] != ' ') i++;
+        if (i - start == sizeof name - 1 && strncasecmp(v->ptr + start, name, i - start) == 0) return 1;
+        while (i < v->len && v->ptr[i] != ',') i++;
+    }
+    return 0;
+}
+
 static int refuse(kiln_conn_t *c, int status, const char *why)
 {
     kiln_log(KILN_LOG_INFO, "websocket handshake from %.*s refused (%d): %s", (int)c->remote_ip.len,
@@ -449,6 +549,11 @@ int kiln_socket_websocket(kiln_conn_t *c, const kiln_socket_conf_t *conf)
         return refuse(c, st, "connection refused");
     }
     kiln_conn_put_resp_header(c, "sec-websocket-accept", accept);
+    if (!w->conf.no_deflate && offers_deflate(kiln_conn_req_header(c, "sec-websocket-extensions"))) {
+        w->deflate = 1;
+        kiln_conn_put_resp_header(c, "sec-websocket-extensions",
+                                  "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    }
     int rc = kiln_conn_upgrade(c, "websocket", &ws_upgrade, w);
     if (rc < 0) {
         json_decref(params);

@@ -40,15 +40,19 @@ static int reserved_opcode(int op)
     return (op >= 3 && op <= 7) || op >= 0xB;
 }
 
-int kiln_ws_parse_header(const uint8_t *b, size_t n, int require_mask, uint64_t max_payload, kiln_ws_header_t *h)
+int kiln_ws_parse_header(const uint8_t *b, size_t n, int flags, uint64_t max_payload, kiln_ws_header_t *h)
 {
     if (n < 2) return 0;
     h->fin = b[0] >> 7;
     h->opcode = b[0] & 0x0F;
     h->masked = b[1] >> 7;
-    if (b[0] & 0x70) return -KILN_WS_CLOSE_PROTOCOL; /* no extension negotiated */
+    h->rsv1 = (b[0] >> 6) & 1;
+    if (b[0] & 0x30) return -KILN_WS_CLOSE_PROTOCOL; /* RSV2/RSV3: no extension uses them */
+    /* RSV1 (permessage-deflate): only when negotiated, on a message's first data frame */
+    if (h->rsv1 && (!(flags & KILN_WS_RSV1) || (h->opcode & 0x8) || h->opcode == KILN_WS_CONT))
+        return -KILN_WS_CLOSE_PROTOCOL;
     if (reserved_opcode(h->opcode)) return -KILN_WS_CLOSE_PROTOCOL;
-    if (require_mask && !h->masked) return -KILN_WS_CLOSE_PROTOCOL;
+    if ((flags & KILN_WS_REQUIRE_MASK) && !h->masked) return -KILN_WS_CLOSE_PROTOCOL;
     uint64_t len = b[1] & 0x7F;
     size_t pos = 2;
     int control = h->opcode >= 0x8;

@@ -17,7 +17,7 @@ typedef struct kiln__db_conn kiln__db_conn_t; /* an adapter's connection */
  * one for the one statement); with a conn it runs there (a transaction).
  * exec fills out (allocated by the caller) in arena a and returns as
  * kiln_repo_query does. */
-#define KILN__DB_ADAPTER_ABI 1
+#define KILN__DB_ADAPTER_ABI 2
 typedef struct kiln__db_adapter {
     int abi;
     const char *name;
@@ -30,6 +30,10 @@ typedef struct kiln__db_adapter {
     void (*checkin)(void *state, kiln__db_conn_t *conn);
     int (*exec)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
                 size_t n, kiln_rows_t *out);
+    /* Independent statements as one batch, out[i] for stmts[i] (kiln_repo_query_batch);
+       NULL: the repo runs them one by one through exec. Returns 0 or the first error. */
+    int (*exec_batch)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n,
+                      kiln_rows_t *out);
 } kiln__db_adapter_t;
 
 extern const kiln__db_adapter_t kiln__sqlite_adapter;
@@ -47,6 +51,10 @@ struct kiln_repo {
 /* kiln_repo_query with a telemetry source name (a table, or "raw"). */
 int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
                      const kiln_val_t *params, size_t n, kiln_rows_t **out);
+
+/* kiln_repo_query_batch with a telemetry source name. */
+int kiln__repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
+                           kiln_rows_t **out);
 
 /* Compiles q: KILN__Q_SELECT as kiln_query_compile does; KILN__Q_WHERE emits
  * head then only q's WHERE clause (UPDATE/DELETE … WHERE), with n_pre params

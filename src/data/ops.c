@@ -67,6 +67,36 @@ int kiln_repo_get(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, in
     return pk ? kiln_repo_get_by(repo, a, s, pk->name, KILN_VINT(id), out) : KILN_EINVAL;
 }
 
+int kiln_repo_get_many(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, const int64_t *ids, size_t n,
+                       void **out)
+{
+    const kiln_field_t *pk = kiln_schema_pk(s);
+    kiln_query_t *q = pk ? kiln_from(a, s) : NULL;
+    if (!q) return pk ? KILN_ENOMEM : KILN_EINVAL;
+    kiln_where(q, kiln_eq(q, pk->name, KILN_VINT(0)));
+    const char *sql;
+    const kiln_val_t *p;
+    size_t np;
+    int rc = kiln_query_compile(q, kiln_repo_dialect(repo), &sql, &p, &np);
+    if (rc < 0) return rc;
+    kiln_stmt_t *st = kiln_arena_alloc(a, (n ? n : 1) * sizeof *st);
+    kiln_val_t *vals = kiln_arena_alloc(a, (n ? n : 1) * sizeof *vals);
+    char *recs = kiln_arena_calloc(a, (n ? n : 1) * s->size);
+    if (!st || !vals || !recs) return KILN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = KILN_VINT(ids[i]);
+        st[i] = (kiln_stmt_t){ sql, &vals[i], 1 };
+    }
+    kiln_rows_t *rows;
+    if ((rc = kiln__repo_query_batch(repo, a, s->table, st, n, &rows)) < 0) return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].n_rows != 1) return rows[i].n_rows ? KILN_EMULTIPLE : KILN_ENOENT;
+        if ((rc = kiln__decode_into(s, &rows[i], a, recs + i * s->size)) < 0) return rc;
+    }
+    *out = recs;
+    return 0;
+}
+
 int kiln_repo_aggregate(kiln_repo_t *repo, const kiln_query_t *q, const char *agg, kiln_val_t *out)
 {
     const char *sql;

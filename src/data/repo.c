@@ -154,6 +154,35 @@ int kiln_repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const k
     return kiln__repo_query(repo, a, "raw", sql, params, n, out);
 }
 
+int kiln__repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
+                           kiln_rows_t **out)
+{
+    kiln_rows_t *r = kiln_arena_calloc(a, (n ? n : 1) * sizeof *r);
+    if (!r) return KILN_ENOMEM;
+    if (out) *out = r;
+    if (!repo->ad->exec_batch) {
+        int first = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t t0 = kiln_now_ns();
+            int rc = repo->ad->exec(repo->state, repo->conn, a, stmts[i].sql, stmts[i].params, stmts[i].n, &r[i]);
+            report(repo, source, stmts[i].sql, rc, &r[i], kiln_now_ns() - t0);
+            if (rc < 0 && !first) first = rc;
+        }
+        return first;
+    }
+    /* A pipelined statement's query time runs from the batch's send to its result. */
+    int rc = repo->ad->exec_batch(repo->state, repo->conn, a, stmts, n, r);
+    for (size_t i = 0; i < n; i++)
+        report(repo, source, stmts[i].sql, kiln__rc_for(r[i].error.kind), &r[i],
+               r[i].queue_ns + r[i].query_ns + r[i].decode_ns);
+    return rc;
+}
+
+int kiln_repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n, kiln_rows_t **out)
+{
+    return kiln__repo_query_batch(repo, a, "raw", stmts, n, out);
+}
+
 const char *kiln_repo_sql(const kiln_repo_t *repo, kiln_arena_t *a, const char *sql)
 {
     if (repo->ad->dialect == KILN_DB_SQLITE) return sql;

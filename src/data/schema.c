@@ -171,18 +171,25 @@ size_t kiln__field_size(kiln_type_t t)
     }
 }
 
-int kiln__decode_rows(const kiln_schema_t *s, const kiln_rows_t *r, kiln_arena_t *a, void **out)
+int kiln__decode_into(const kiln_schema_t *s, const kiln_rows_t *r, kiln_arena_t *a, void *recs)
 {
     int64_t t0 = kiln_now_ns();
-    const kiln_field_t **map = kiln_arena_alloc(a, (r->n_cols ? r->n_cols : 1) * sizeof *map);
-    char *recs = kiln_arena_calloc(a, (r->n_rows ? r->n_rows : 1) * s->size);
-    if (!map || !recs) return KILN_ENOMEM;
+    const kiln_field_t *small[16], **map = small;
+    if (r->n_cols > KILN_ARRAY_LEN(small) && !(map = kiln_arena_alloc(a, r->n_cols * sizeof *map))) return KILN_ENOMEM;
     for (size_t c = 0; c < r->n_cols; c++) map[c] = kiln_schema_field(s, r->cols[c], NULL);
     for (size_t i = 0; i < r->n_rows; i++)
         for (size_t c = 0; c < r->n_cols; c++)
-            if (map[c] && kiln__field_set(map[c], recs + i * s->size, kiln_rows_at(r, i, c), a) < 0)
+            if (map[c] && kiln__field_set(map[c], (char *)recs + i * s->size, kiln_rows_at(r, i, c), a) < 0)
                 return KILN_EINVAL;
     ((kiln_rows_t *)r)->decode_ns += kiln_now_ns() - t0;
-    *out = recs;
     return (int)r->n_rows;
+}
+
+int kiln__decode_rows(const kiln_schema_t *s, const kiln_rows_t *r, kiln_arena_t *a, void **out)
+{
+    char *recs = kiln_arena_calloc(a, (r->n_rows ? r->n_rows : 1) * s->size);
+    if (!recs) return KILN_ENOMEM;
+    int rc = kiln__decode_into(s, r, a, recs);
+    if (rc >= 0) *out = recs;
+    return rc;
 }

@@ -14,5 +14,7 @@ size_t kiln__field_size(kiln_type_t t);
 /* Decodes every row of r into a new array of structs in a (matching columns
  * to fields by name; extra columns are ignored). Returns the count. */
 int kiln__decode_rows(const kiln_schema_t *s, const kiln_rows_t *r, kiln_arena_t *a, void **out);
+/* The same into recs (zeroed, room for r->n_rows structs). */
+int kiln__decode_into(const kiln_schema_t *s, const kiln_rows_t *r, kiln_arena_t *a, void *recs);
 
 #endif

@@ -5,7 +5,8 @@
  *   postgres://[user[:password]@]host[:port]/db[?key=value&…]   (or postgresql://)
  *
  * Options after `?` apply to both kinds (pool_size, checkout_timeout,
- * busy_timeout, inline_budget, slow_ms, sslmode, host for a socket directory);
+ * busy_timeout, inline_budget, slow_ms, timeout, sslmode, host for a socket
+ * directory);
  * an unknown option is an error, so that a typo does not silently fall back to
  * a default. User, password and database are percent-decoded. The parsed URL
  * owns copies of every string. */
@@ -77,6 +78,7 @@ static int set_option(kiln_db_url_t *u, const char *key, const char *val, char *
         { "busy_timeout", offsetof(kiln_db_url_t, busy_timeout_ms), 1, 3600000 },
         { "inline_budget", offsetof(kiln_db_url_t, inline_budget_ms), 1, 3600000 },
         { "slow_ms", offsetof(kiln_db_url_t, slow_ms), -1, 3600000 },
+        { "timeout", offsetof(kiln_db_url_t, timeout_ms), 1, 3600000 },
     };
     for (size_t i = 0; i < KILN_ARRAY_LEN(ints); i++) {
         if (strcmp(key, ints[i].key)) continue;
@@ -206,6 +208,7 @@ int kiln_db_url_parse(const char *url, kiln_db_url_t *out, char *err, size_t err
     if (!out->busy_timeout_ms) out->busy_timeout_ms = 5000;
     if (!out->inline_budget_ms) out->inline_budget_ms = 2;
     if (!out->slow_ms) out->slow_ms = 200;
+    if (!out->timeout_ms) out->timeout_ms = 15000;
     return 0;
 }
 

@@ -9,6 +9,7 @@
  * atomic count of subscriptions lets a broadcast skip schedulers that have
  * none, without looking at their tables. */
 #include "kiln/pubsub.h"
+#include "kiln/telemetry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct sub {
     sub_t *p_next;          /* process list */
     topic_t *topic;
     kiln_proc_t *proc;
+    kiln_pubsub_fastlane_fn fastlane; /* or NULL: a mailbox message */
 };
 
 typedef struct table {
@@ -123,11 +125,19 @@ static void sub_remove(table_t *t, sub_t *sb)
 
 int kiln_pubsub_subscribe(const char *topic)
 {
+    return kiln_pubsub_subscribe_fastlane(topic, NULL);
+}
+
+int kiln_pubsub_subscribe_fastlane(const char *topic, kiln_pubsub_fastlane_fn fastlane)
+{
     kiln_proc_t *p = kiln_self();
     if (!p) return KILN_ESTATE;
     if (!topic || !*topic) return KILN_EINVAL;
     for (sub_t *sb = kiln__proc_subs(p); sb; sb = sb->p_next)
-        if (strcmp(sb->topic->name, topic) == 0) return 0;
+        if (strcmp(sb->topic->name, topic) == 0) {
+            sb->fastlane = fastlane;
+            return 0;
+        }
     table_t *t = table_of(kiln_sched_current(), true);
     topic_t **slot = topic_slot(t, topic);
     if (!*slot) {
@@ -142,6 +152,7 @@ int kiln_pubsub_subscribe(const char *topic)
     sub_t *sb = kiln_xcalloc(1, sizeof *sb);
     sb->topic = tp;
     sb->proc = p;
+    sb->fastlane = fastlane;
     sb->t_next = tp->subs;
     if (tp->subs) tp->subs->t_prev = sb;
     tp->subs = sb;
@@ -190,20 +201,31 @@ size_t kiln_pubsub_local_count(const char *topic)
 
 /* ---- Broadcast ----------------------------------------------------------- */
 
-/* On one scheduler: one message per local subscriber, each holding a ref. */
+/* On one scheduler: each local subscriber's fastlane, or one message per
+ * subscriber holding a ref. The next link is read before a fastlane runs
+ * (it may end its own subscription by closing). */
 static void fanout_here(void *arg)
 {
     kiln_pubsub_msg_t *m = arg;
     kiln_sched_t *s = kiln_sched_current();
     table_t *t = s->closing ? NULL : table_of(s, false);
     topic_t *tp = t ? *topic_slot(t, m->topic) : NULL;
-    for (sub_t *sb = tp ? tp->subs : NULL; sb; sb = sb->t_next) {
+    size_t delivered = 0;
+    for (sub_t *sb = tp ? tp->subs : NULL, *next; sb; sb = next) {
+        next = sb->t_next;
         kiln_pid_t pid = kiln_proc_pid(sb->proc);
         if (pid == m->except) continue;
+        delivered++;
+        if (sb->fastlane && sb->fastlane(sb->proc, m) == 0) continue;
         kiln_msg_t *msg = kiln_msg_wrap(KILN_MSG_PUBSUB, kiln_pubsub_msg_ref(m), m->len, unref_cb);
         msg->from = m->from;
         kiln_send(s->rt, pid, msg);
     }
+    if (delivered && kiln_telemetry_enabled("kiln.pubsub.fanout"))
+        kiln_telemetry_execute("kiln.pubsub.fanout",
+                               KILN_MEASUREMENTS({ "delivered", (double)delivered },
+                                                 { "duration_us", (double)(kiln_now_ns() - m->at_ns) / 1e3 }),
+                               KILN_METADATA({ "topic", m->topic }));
     kiln_pubsub_msg_unref(m);
 }
 
@@ -257,6 +279,7 @@ static int broadcast(kiln_runtime_t *rt, kiln_pid_t from, kiln_pid_t except, con
     m->topic = p;
     m->data = p + tl;
     m->len = len;
+    m->at_ns = kiln_now_ns();
     shared_t *sh = rt->pubsub;
     int rc = sh ? sh->ops->broadcast(sh->ud, rt, m) : local_broadcast(NULL, rt, m);
     kiln_pubsub_msg_unref(m);

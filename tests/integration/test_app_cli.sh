@@ -38,7 +38,7 @@ port=$(free_port)
 (cd / && exec env -i PATH="$PATH" HOME="$tmp" XDG_STATE_HOME="$tmp/state" PORT=$port KILN_DRAIN_TIMEOUT=2 "$hello" 2>"$tmp/log") &
 pid=$!
 check "serves / with 200" "wait_http http://127.0.0.1:$port/ && [ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/) = 200 ]"
-check "serves a static file found relative to the executable" "curl -s http://127.0.0.1:$port/app.css | grep -q font-family"
+check "serves a static file found relative to the executable" "curl -s http://127.0.0.1:$port/assets/app.css | grep -q font-family"
 check "JSON API answers" "curl -s http://127.0.0.1:$port/api/status | grep -q '\"status\":\"ok\"'"
 check "the dev secret warning is logged" "grep -q 'SECRET_KEY_BASE is not set' $tmp/log"
 check "the request log writes one line per request" "[ \$(grep -c 'GET /api/status -> 200 in .* request_id=' $tmp/log) = 1 ]"

@@ -2,7 +2,8 @@
 # The guestbook of examples/hello through the real server (issue 3 §6): the
 # CSRF-protected form, 403 without a valid token, 422 with "can't be blank",
 # 303 + a flash shown once, hostile values escaped, invalid UTF-8 refused with
-# 400, and a tampered session cookie giving an empty session, not an error.
+# 400, a tampered session cookie giving an empty session, not an error, and
+# entries kept in hello's database across a restart.
 set -u
 bin=${1:?usage: test_guestbook.sh BIN_DIR}
 passed=0 failed=0
@@ -67,6 +68,16 @@ trunc=$(curl -s -c - "$url" | awk '/_hello_key/ {print substr($7, 1, 20)}')
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: _hello_key=$trunc" "$url")
 check "a truncated session cookie serves the page ($code)" "[ $code = 200 ]"
 check "no request failed with 500" "! grep -q -- '-> 500' $tmp/log"
+
+# The entries live in the database (issue 4 §10): hello's own SQLite file under
+# XDG_STATE_HOME (a temp dir here), migrated at boot; they survive a restart.
+check "the default database is in the state dir" "[ -f $tmp/state/kiln/hello/hello.db ]"
+kill $pid; wait $pid 2>/dev/null
+(cd / && PORT=$port KILN_SCHEDULERS=1 exec "$bin/hello" 2>>"$tmp/log") &
+pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+page=$(curl -s "$url")
+check "entries survive a restart (started from another directory)" "grep -q '&lt;script&gt;alert' <<<\"\$page\" && grep -q '>header<' <<<\"\$page\""
 
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

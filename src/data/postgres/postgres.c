@@ -21,7 +21,17 @@
  * (DDL, transaction control) go unprepared. Parameters travel as text with
  * type OID 0 (the server infers the type), blobs as binary. Results come as
  * text and are converted by column type (int, float, bool, bytea; the rest as
- * text). */
+ * text).
+ *
+ * Every wait for the server during a statement is bounded by the URL's
+ * timeout (15 s): a server that stops answering (blackholed network, stopped
+ * backend) gives KILN_ETIMEDOUT and a connection that is discarded at checkin,
+ * never a hang. A COMMIT that times out or loses its connection has an
+ * unknown outcome; the error says so.
+ *
+ * kiln_repo_query_batch uses libpq's pipeline mode: every statement is sent,
+ * each followed by a sync, then the results are read in order — N
+ * independent statements in one round trip on one connection. */
 #include "data/data_int.h"
 
 #include <postgresql/libpq-fe.h>
@@ -43,7 +53,8 @@ typedef struct cached_stmt {
 struct kiln__db_conn {
     PGconn *pg;
     kiln__db_conn_t *next_free;
-    bool broken;
+    bool broken, timed_out;  /* timed_out: the server did not answer within timeout_ms */
+    int timeout_ms;
     unsigned next_name;
     cached_stmt_t cache[STMT_CACHE];
 };
@@ -60,7 +71,7 @@ enum { WAITING, GRANTED, TIMED_OUT };
 
 struct pg_state {
     const char *kw[8], *val[8]; /* connection parameters; val strings owned */
-    int size, checkout_timeout_ms;
+    int size, checkout_timeout_ms, timeout_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* wakes plain-thread waiters */
     kiln__db_conn_t *free;
@@ -120,6 +131,7 @@ static int pg_connect(pg_state_t *s, kiln__db_conn_t **out)
     pthread_mutex_unlock(&s->mu);
     kiln__db_conn_t *c = kiln_xcalloc(1, sizeof *c);
     c->pg = pg;
+    c->timeout_ms = s->timeout_ms;
     *out = c;
     return 0;
 }
@@ -249,11 +261,31 @@ static void pg_checkin(void *state, kiln__db_conn_t *c)
 
 /* ---- one statement on a connection ---- */
 
+/* Waits for the server on c's socket, at most timeout_ms: a server that stops
+ * answering (blackholed, stopped) breaks the connection instead of hanging
+ * the caller. Returns 0, or < 0 with c->broken set. */
+static int wait_server(kiln__db_conn_t *c, unsigned events)
+{
+    int rc = kiln__wait_fd(PQsocket(c->pg), events, c->timeout_ms);
+    if (rc < 0) {
+        c->broken = true;
+        c->timed_out = rc == KILN_ETIMEDOUT;
+    }
+    return rc;
+}
+
+/* The error for a connection that broke during a statement. */
+static int broken_rc(const kiln__db_conn_t *c)
+{
+    return c->timed_out ? KILN_ETIMEDOUT : KILN_ECLOSED;
+}
+
 static void mark_broken(kiln__db_conn_t *c, kiln_rows_t *out)
 {
     c->broken = true;
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
+    snprintf(msg, sizeof msg, "%s",
+             c->timed_out ? "no answer from the server within timeout (the outcome is unknown)" : PQerrorMessage(c->pg));
     msg[strcspn(msg, "\n")] = 0;
     kiln__err_set(&out->error, KILN_DBERR_CONNECTION, NULL, msg[0] ? msg : "connection lost");
 }
@@ -263,8 +295,10 @@ static int flush(kiln__db_conn_t *c)
     for (;;) {
         int r = PQflush(c->pg);
         if (r == 0) return 0;
-        if (r < 0 || kiln__wait_fd(PQsocket(c->pg), KILN_IO_READ | KILN_IO_WRITE, -1) < 0) return KILN_ECLOSED;
-        if (!PQconsumeInput(c->pg)) return KILN_ECLOSED;
+        if (r < 0 || wait_server(c, KILN_IO_READ | KILN_IO_WRITE) < 0 || !PQconsumeInput(c->pg)) {
+            c->broken = true;
+            return broken_rc(c);
+        }
     }
 }
 
@@ -273,7 +307,7 @@ static int flush(kiln__db_conn_t *c)
 static PGresult *next_result(kiln__db_conn_t *c)
 {
     while (PQisBusy(c->pg)) {
-        if (kiln__wait_fd(PQsocket(c->pg), KILN_IO_READ, -1) < 0 || !PQconsumeInput(c->pg)) {
+        if (wait_server(c, KILN_IO_READ) < 0 || !PQconsumeInput(c->pg)) {
             c->broken = true;
             return NULL;
         }
@@ -381,7 +415,7 @@ static int collect(kiln__db_conn_t *c, kiln_arena_t *a, kiln_rows_t *out)
     }
     if (c->broken) {
         mark_broken(c, out);
-        return KILN_ECLOSED;
+        return broken_rc(c);
     }
     return rc;
 }
@@ -415,7 +449,7 @@ static const char *prepared_name(kiln__db_conn_t *c, const char *sql, size_t n, 
     snprintf(name, sizeof name, "k%u", c->next_name++);
     if (!PQsendPrepare(c->pg, name, sql, (int)n, NULL) || flush(c) < 0) {
         mark_broken(c, out);
-        *rc = KILN_ECLOSED;
+        *rc = broken_rc(c);
         return NULL;
     }
     *rc = collect(c, a, out);
@@ -483,7 +517,7 @@ static int run(kiln__db_conn_t *c, kiln_arena_t *a, const char *sql, const kiln_
                     : PQsendQueryParams(c->pg, sql, (int)n, NULL, vals, lens, fmts, 0);
     if (!sent || flush(c) < 0) {
         mark_broken(c, out);
-        return KILN_ECLOSED;
+        return broken_rc(c);
     }
     rc = collect(c, a, out);
     /* A cached plan invalidated by DDL (0A000) is re-prepared next time. */
@@ -504,6 +538,89 @@ static int pg_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const ch
         return rc;
     }
     rc = run(c, a, sql, params, n, out);
+    pg_checkin(state, c);
+    return rc;
+}
+
+/* ---- pipeline mode: independent statements in one round trip ---- */
+
+/* Sends each statement followed by its own sync (so that one failing does not
+ * abort the others), flushes once, then reads the results in order. Statements
+ * not yet prepared on this connection are prepared first (one round trip each,
+ * once per connection). A statement the server refuses to prepare, or whose
+ * parameters cannot be encoded, is not sent and gets its error. */
+static int pipeline(kiln__db_conn_t *c, kiln_arena_t *a, const kiln_stmt_t *st, size_t n, kiln_rows_t *out)
+{
+    int64_t t0 = kiln_now_ns();
+    const char **names = kiln_arena_alloc(a, (n ? n : 1) * sizeof *names);
+    bool *sent = kiln_arena_calloc(a, n ? n : 1), *failed = kiln_arena_calloc(a, n ? n : 1);
+    if (!names || !sent || !failed) return KILN_ENOMEM;
+    int rc = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Copied: a later statement may take this one's cache slot (its server-side
+           statement lives on until the connection closes). */
+        const char *name = prepared_name(c, st[i].sql, st[i].n, a, &out[i], &rc);
+        if (rc < 0 && c->broken) return rc;
+        failed[i] = rc < 0; /* refused by the server (a missing table…): out[i] has the error */
+        first = first ? first : rc;
+        names[i] = name ? kiln_arena_strndup(a, name, strlen(name)) : NULL;
+        if (name && !names[i]) return KILN_ENOMEM;
+    }
+    if (!PQenterPipelineMode(c->pg)) {
+        mark_broken(c, &out[0]);
+        return KILN_ECLOSED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char **vals;
+        int *lens, *fmts;
+        if (failed[i]) continue;
+        if ((rc = encode_params(a, st[i].params, st[i].n, &vals, &lens, &fmts)) < 0) {
+            kiln__err_set(&out[i].error, KILN_DBERR_OTHER, NULL, "a parameter cannot be encoded (NUL in text?)");
+            first = first ? first : rc;
+            continue;
+        }
+        int ok = names[i] ? PQsendQueryPrepared(c->pg, names[i], (int)st[i].n, vals, lens, fmts, 0)
+                          : PQsendQueryParams(c->pg, st[i].sql, (int)st[i].n, NULL, vals, lens, fmts, 0);
+        if (!ok || !PQpipelineSync(c->pg)) {
+            c->broken = true;
+            break;
+        }
+        sent[i] = true;
+    }
+    if (!c->broken && flush(c) < 0) c->broken = true;
+    for (size_t i = 0; i < n && !c->broken; i++) {
+        if (!sent[i]) continue;
+        rc = collect(c, a, &out[i]);
+        out[i].query_ns = kiln_now_ns() - t0 - out[i].decode_ns;
+        if (rc < 0 && names[i] && !strcmp(out[i].error.sqlstate, "0A000")) forget(c, st[i].sql);
+        if (rc < 0 && !first) first = rc;
+        PGresult *sync = c->broken ? NULL : next_result(c); /* PGRES_PIPELINE_SYNC */
+        if (sync && PQresultStatus(sync) != PGRES_PIPELINE_SYNC) c->broken = true;
+        PQclear(sync);
+    }
+    if (c->broken) {
+        for (size_t i = 0; i < n; i++)
+            if (!out[i].error.kind) mark_broken(c, &out[i]);
+        return broken_rc(c);
+    }
+    if (!PQexitPipelineMode(c->pg)) c->broken = true;
+    return first;
+}
+
+static int pg_exec_batch(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n,
+                         kiln_rows_t *out)
+{
+    if (!n) return 0;
+    if (conn) return pipeline(conn, a, stmts, n, out);
+    kiln__db_conn_t *c;
+    int rc = pg_checkout(state, &c, &out[0].queue_ns);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            kiln__err_set(&out[i].error, KILN_DBERR_CONNECTION, NULL,
+                          rc == KILN_ETIMEDOUT ? "no pool connection within checkout_timeout" : "cannot connect");
+        return rc;
+    }
+    rc = pipeline(c, a, stmts, n, out);
     pg_checkin(state, c);
     return rc;
 }
@@ -547,6 +664,7 @@ static int pg_open(const kiln_db_url_t *url, void **state, char *err, size_t err
     add_param(s, "application_name", "kiln");
     s->size = url->pool_size;
     s->checkout_timeout_ms = url->checkout_timeout_ms;
+    s->timeout_ms = url->timeout_ms;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     *state = s;
@@ -563,4 +681,5 @@ const kiln__db_adapter_t kiln__postgres_adapter = {
     .checkout = pg_checkout,
     .checkin = pg_checkin,
     .exec = pg_exec,
+    .exec_batch = pg_exec_batch,
 };

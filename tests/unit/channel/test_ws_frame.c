@@ -76,6 +76,25 @@ static void test_W4_rsv_and_reserved_opcodes(void)
     }
 }
 
+/* permessage-deflate: RSV1 only when negotiated, only on a message's first data frame. */
+static void test_rsv1_with_deflate(void)
+{
+    kiln_ws_header_t h;
+    const int f = KILN_WS_REQUIRE_MASK | KILN_WS_RSV1;
+    uint8_t text[6] = { 0xC1, 0x80, 0, 0, 0, 0 }, bin[6] = { 0x42, 0x80, 0, 0, 0, 0 };
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(text, 6, f, UINT64_MAX, &h), 6);
+    KT_ASSERT_EQ_INT(h.rsv1, 1);
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(bin, 6, f, UINT64_MAX, &h), 6);
+    KT_ASSERT(h.rsv1 && !h.fin);
+    uint8_t cont[6] = { 0xC0, 0x80, 0, 0, 0, 0 }, ping[6] = { 0xC9, 0x80, 0, 0, 0, 0 }, rsv2[6] = { 0xE1, 0x80, 0, 0, 0, 0 };
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(cont, 6, f, UINT64_MAX, &h), -KILN_WS_CLOSE_PROTOCOL);
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(ping, 6, f, UINT64_MAX, &h), -KILN_WS_CLOSE_PROTOCOL);
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(rsv2, 6, f, UINT64_MAX, &h), -KILN_WS_CLOSE_PROTOCOL);
+    uint8_t plain[6] = { 0x81, 0x80, 0, 0, 0, 0 };
+    KT_ASSERT_EQ_INT(kiln_ws_parse_header(plain, 6, f, UINT64_MAX, &h), 6);
+    KT_ASSERT_EQ_INT(h.rsv1, 0);
+}
+
 static void test_W4_unmasked_client_frame(void)
 {
     uint8_t b[2] = { 0x81, 0x05 };
@@ -132,6 +151,7 @@ int main(void)
     KT_RUN(test_W2_non_minimal_length_is_refused);
     KT_RUN(test_W3_control_frames);
     KT_RUN(test_W4_rsv_and_reserved_opcodes);
+    KT_RUN(test_rsv1_with_deflate);
     KT_RUN(test_W4_unmasked_client_frame);
     KT_RUN(test_W8_too_big_from_header_alone);
     KT_RUN(test_unmask_in_pieces);

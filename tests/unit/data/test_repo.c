@@ -2,8 +2,14 @@
  * (RELIABILITY.md D5, D11, D13; issue 4 §8): CRUD through changesets,
  * hostile input verbatim, constraints as field errors, the query builder
  * against real data, transactions, savepoints and Multi, upsert and bulk
- * operations, preloads, telemetry, and migrations that fail cleanly. */
+ * operations, preloads, telemetry, and migrations that fail cleanly; batches
+ * (pipeline mode on PostgreSQL); D12 concurrent migrators, D13 parallel
+ * duplicate inserts, D7/D8 a backend that stops answering (PostgreSQL). */
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "data_test.h"
 #include "kiln/telemetry.h"
@@ -452,6 +458,180 @@ static void test_d5_pg_backend_killed(void)
         KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &arena, "SELECT 1", NULL, 0, &r), 1);
 }
 
+/* Batches (PostgreSQL: pipeline mode): results in order, repeats allowed, a
+ * missing id is KILN_ENOENT, large batches flush. */
+static void test_batch_and_get_many(void)
+{
+    user_t *a = make_user("batch-a@x.org", "1"), *b = make_user("batch-b@x.org", "2");
+    KT_ASSERT(a && b);
+    int64_t ids[] = { b->id, a->id, b->id };
+    user_t *got;
+    KT_ASSERT_EQ_INT(kiln_repo_get_many(sb, &arena, &dt_user_schema, ids, 3, (void **)&got), 0);
+    KT_ASSERT_EQ_STR(got[0].email, "batch-b@x.org");
+    KT_ASSERT_EQ_STR(got[1].email, "batch-a@x.org");
+    KT_ASSERT_EQ_INT(got[2].age, 2);
+    int64_t missing[] = { a->id, a->id + b->id + 1000 };
+    KT_ASSERT_EQ_INT(kiln_repo_get_many(sb, &arena, &dt_user_schema, missing, 2, (void **)&got), KILN_ENOENT);
+
+    enum { N = 300 };
+    kiln_stmt_t st[N];
+    kiln_val_t v[N];
+    const char *sql = kiln_repo_sql(sb, &arena, "SELECT ? + 1");
+    for (int i = 0; i < N; i++) {
+        v[i] = KILN_VINT(i);
+        st[i] = (kiln_stmt_t){ sql, &v[i], 1 };
+    }
+    kiln_rows_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_query_batch(sb, &arena, st, N, &r), 0);
+    for (int i = 0; i < N; i++)
+        if (r[i].n_rows != 1 || kiln_rows_at(&r[i], 0, 0)->i != i + 1) KT_FAIL_("statement %d", i);
+}
+
+/* Outside a transaction each statement of a batch stands alone: one failing
+ * leaves the others' results (and the connection) intact. */
+static void test_batch_failure_is_isolated(void)
+{
+    kiln_stmt_t st[] = { { "SELECT 1", NULL, 0 }, { "SELECT * FROM no_such_table", NULL, 0 }, { "SELECT 3", NULL, 0 } };
+    kiln_rows_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_query_batch(dt_repo, &arena, st, 3, &r), KILN_EDB);
+    KT_ASSERT_EQ_INT(kiln_rows_at(&r[0], 0, 0)->i, 1);
+    KT_ASSERT_EQ_INT(r[1].error.kind, KILN_DBERR_OTHER);
+    KT_ASSERT_EQ_INT(kiln_rows_at(&r[2], 0, 0)->i, 3);
+    KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &arena, "SELECT 4", NULL, 0, &r), 1);
+}
+
+/* D12: two migrators (two repos, as two nodes, on plain threads as `APP
+ * migrate` runs) start together; the migration body runs once, never
+ * concurrently, and its version is recorded once. */
+static atomic_int d12_inside, d12_runs, d12_overlap;
+static int d12_up(kiln_mig_t *m)
+{
+    if (atomic_fetch_add(&d12_inside, 1)) atomic_store(&d12_overlap, 1);
+    atomic_fetch_add(&d12_runs, 1);
+    kiln_mig_create_table(m, "d12", (kiln_column_t[]){ { .name = "v", .type = KILN_T_INTEGER } }, 1, 0);
+    struct timespec ts = { 0, 150 * 1000000 }; /* hold the lock long enough for the other to queue */
+    nanosleep(&ts, NULL);
+    atomic_fetch_sub(&d12_inside, 1);
+    return 0;
+}
+static int d12_down(kiln_mig_t *m) { return kiln_mig_drop_table(m, "d12"); }
+static const kiln_migration_t d12_migs[] = { { 1, "create_users_posts_tags", dt_create, dt_drop },
+                                             { 12, "d12", d12_up, d12_down } };
+
+static void *d12_migrator(void *arg)
+{
+    kiln_repo_t *r;
+    char err[256];
+    intptr_t rc = kiln_repo_open(dt_url(), &r, err, sizeof err);
+    if (rc == 0) {
+        rc = kiln_migrate(r, d12_migs, 2, NULL);
+        kiln_repo_close(r);
+    }
+    *(int *)arg = (int)rc;
+    return NULL;
+}
+
+static void test_d12_concurrent_migrators(void)
+{
+    pthread_t t[2];
+    int rc[2] = { -1, -1 };
+    for (int i = 0; i < 2; i++) KT_ASSERT_EQ_INT(pthread_create(&t[i], NULL, d12_migrator, &rc[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    KT_ASSERT_EQ_INT(rc[0], 0);
+    KT_ASSERT_EQ_INT(rc[1], 0);
+    KT_ASSERT_EQ_INT(atomic_load(&d12_runs), 1);
+    KT_ASSERT_EQ_INT(atomic_load(&d12_overlap), 0);
+    KT_ASSERT_EQ_INT(count_rows("SELECT count(*) FROM schema_migrations WHERE version = 12"), 1);
+    KT_ASSERT_EQ_INT(count_rows("SELECT count(*) FROM d12"), 0);
+    KT_ASSERT_EQ_INT(kiln_rollback(dt_repo, d12_migs, 2, 1, NULL), 0);
+}
+
+/* D13: 50 concurrent inserts of one email under the unique index: exactly one
+ * succeeds, the other 49 get a changeset error on email — never a crash or
+ * an undeclared error. */
+enum { D13_N = 50 };
+static int d13_ok, d13_field, d13_other, d13_left;
+static kiln_coro_t *d13_main;
+static void d13_insert(void *arg)
+{
+    (void)arg;
+    kiln_arena_t a;
+    kiln_arena_init(&a, 0);
+    kiln_changeset_t *cs = dt_user_cs(&a, NULL, (const char *[]){ "email", "d13@x.org", NULL });
+    kiln_cs_unique_constraint(cs, "email", NULL);
+    int rc = kiln_repo_insert(dt_repo, cs, NULL);
+    if (rc == 0) d13_ok++;
+    else if (rc == KILN_EINVALID && cs->n_errors == 1 && !strcmp(cs->errors[0].field, "email")) d13_field++;
+    else d13_other++, fprintf(stderr, "d13: %s\n", kiln_repo_strerror(rc));
+    kiln_arena_destroy(&a);
+    if (--d13_left == 0) kiln_coro_wake(d13_main, 0);
+}
+
+static void test_d13_parallel_duplicate_inserts(void)
+{
+    d13_main = kiln_coro_current();
+    d13_left = D13_N;
+    for (int i = 0; i < D13_N; i++) KT_ASSERT_EQ_INT(kiln_coro_start(d13_insert, NULL), 0);
+    if (d13_left) kiln_coro_park();
+    KT_ASSERT_EQ_INT(d13_ok, 1);
+    KT_ASSERT_EQ_INT(d13_field, D13_N - 1);
+    KT_ASSERT_EQ_INT(d13_other, 0);
+    kiln_query_t *q = kiln_from(&arena, &dt_user_schema);
+    kiln_where(q, kiln_eq(q, "email", KILN_VTEXT("d13@x.org")));
+    KT_ASSERT_EQ_INT(kiln_repo_delete_all(dt_repo, q), 1);
+}
+
+/* D7 and D8: a backend that stops answering (SIGSTOP: no RST, as a blackholed
+ * network) gives KILN_ETIMEDOUT within the URL's timeout, not a hang; a COMMIT
+ * caught that way reports the timeout (outcome unknown), not success; the
+ * pool then serves fresh connections. */
+static int64_t d78_pid;
+static int d78_stop_then_commit(kiln_repo_t *tx, void *ud)
+{
+    (void)ud;
+    kiln_rows_t *r;
+    if (kiln_repo_query(tx, &arena, "SELECT pg_backend_pid()", NULL, 0, &r) != 1) return KILN_EIO;
+    d78_pid = kiln_rows_at(r, 0, 0)->i;
+    kiln_repo_query(tx, &arena, "INSERT INTO tags (name) VALUES ('d8')", NULL, 0, NULL);
+    return kill((pid_t)d78_pid, SIGSTOP) == 0 ? 0 : KILN_EIO; /* then COMMIT goes unanswered */
+}
+
+static void test_d7_d8_stopped_backend(void)
+{
+    if (!dt_is_pg()) return;
+    char url[512], err[256];
+    snprintf(url, sizeof url, "%s%stimeout=300", dt_url(), strchr(dt_url(), '?') ? "&" : "?");
+    kiln_repo_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_open(url, &r, err, sizeof err), 0);
+
+    /* D7: a statement on a stopped backend. */
+    kiln_repo_t *tx;
+    KT_ASSERT_EQ_INT(kiln_repo_sandbox_begin(r, &tx), 0);
+    kiln_rows_t *rows;
+    KT_ASSERT_EQ_INT(kiln_repo_query(tx, &arena, "SELECT pg_backend_pid()", NULL, 0, &rows), 1);
+    pid_t pid = (pid_t)kiln_rows_at(rows, 0, 0)->i;
+    KT_ASSERT_EQ_INT(kill(pid, SIGSTOP), 0);
+    int64_t t0 = kiln_now_ns();
+    int rc = kiln_repo_query(tx, &arena, "SELECT 1", NULL, 0, &rows);
+    int64_t waited_ms = (kiln_now_ns() - t0) / 1000000;
+    kill(pid, SIGCONT);
+    KT_ASSERT_EQ_INT(rc, KILN_ETIMEDOUT);
+    KT_ASSERT(strstr(rows->error.message, "unknown") != NULL);
+    KT_ASSERT(waited_ms >= 250 && waited_ms < 5000);
+    kiln_repo_sandbox_end(tx);
+
+    /* D8: the COMMIT goes unanswered. */
+    t0 = kiln_now_ns();
+    rc = kiln_repo_transaction(r, d78_stop_then_commit, NULL);
+    waited_ms = (kiln_now_ns() - t0) / 1000000;
+    if (d78_pid) kill((pid_t)d78_pid, SIGCONT);
+    KT_ASSERT_EQ_INT(rc, KILN_ETIMEDOUT);
+    KT_ASSERT(waited_ms < 5000);
+    for (int i = 0; i < 3; i++) KT_ASSERT_EQ_INT(kiln_repo_query(r, &arena, "SELECT 1", NULL, 0, &rows), 1);
+    kiln_repo_query(dt_repo, &arena, "DELETE FROM tags WHERE name = 'd8'", NULL, 0, NULL);
+    kiln_repo_close(r);
+}
+
 /* ---- harness ---- */
 
 #define SANDBOXED(fn)                                                                                                      static void fn##_sb(void)                                                                                              {                                                                                                                          kiln_arena_init(&arena, 0);                                                                                            if (kiln_repo_sandbox_begin(dt_repo, &sb) < 0) KT_FAIL_("cannot open the sandbox");                                  fn();                                                                                                                  kiln_repo_sandbox_end(sb);                                                                                             kiln_arena_destroy(&arena);                                                                                        }
@@ -463,6 +643,7 @@ SANDBOXED(test_transactions_and_multi)
 SANDBOXED(test_bulk_and_upsert)
 SANDBOXED(test_preload)
 SANDBOXED(test_telemetry)
+SANDBOXED(test_batch_and_get_many)
 
 static void unsandboxed(void (*fn)(void))
 {
@@ -473,6 +654,10 @@ static void unsandboxed(void (*fn)(void))
 static void test_d11(void) { unsandboxed(test_d11_failing_migration_changes_nothing); }
 static void test_alter(void) { unsandboxed(test_alter_column_rebuilds_on_sqlite); }
 static void test_d5(void) { unsandboxed(test_d5_pg_backend_killed); }
+static void test_batch_isolated(void) { unsandboxed(test_batch_failure_is_isolated); }
+static void test_d12(void) { unsandboxed(test_d12_concurrent_migrators); }
+static void test_d13(void) { unsandboxed(test_d13_parallel_duplicate_inserts); }
+static void test_d7_d8(void) { unsandboxed(test_d7_d8_stopped_backend); }
 
 static void body(void)
 {
@@ -487,6 +672,11 @@ static void body(void)
     KT_RUN(test_d11);
     KT_RUN(test_alter);
     KT_RUN(test_d5);
+    KT_RUN(test_batch_and_get_many_sb);
+    KT_RUN(test_batch_isolated);
+    KT_RUN(test_d12);
+    KT_RUN(test_d13);
+    KT_RUN(test_d7_d8);
 }
 
 int main(void)
