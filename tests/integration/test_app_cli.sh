@@ -5,19 +5,14 @@
 set -u
 bin=${1:?usage: test_app_cli.sh BIN_DIR}
 hello=$bin/hello
-passed=0 failed=0
-ok()   { passed=$((passed+1)); echo "ok - $1"; }
-bad()  { failed=$((failed+1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/../support/testlib.sh"
 
 tmp=$(mktemp -d)
 export XDG_STATE_HOME=$tmp/state
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wait_http URL: up to 10 s for the server to answer.
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 
 # routes: lists every route, exits 0
 out=$("$hello" routes 2>&1); rc=$?
@@ -67,5 +62,4 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 exec 3>&-
 check "second signal exits at once, non-zero (rc $rc, ${ms} ms)" "[ $rc != 0 ] && [ $ms -lt 1500 ]"
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

@@ -7,18 +7,13 @@ set -u
 bin=${1:?usage: test_assets.sh BIN_DIR}
 hello=$bin/hello
 static=$bin/../priv/hello/static
-passed=0 failed=0
-ok()   { passed=$((passed+1)); echo "ok - $1"; }
-bad()  { failed=$((failed+1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/../support/testlib.sh"
 
 tmp=$(mktemp -d)
 export XDG_STATE_HOME=$tmp/state
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 # header NAME FILE: the value of a response header in a curl -D dump, lower-cased name, no CR
 header() { grep -i "^$1:" "$2" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 
@@ -72,5 +67,4 @@ echo '{"latest": [' >"$tmp/app/priv/hello/static/cache_manifest.json"
 PORT=0 "$tmp/app/bin/hello" >/dev/null 2>"$tmp/err"; rc=$?
 check "a malformed manifest fails the start (rc $rc)" "[ $rc != 0 ] && grep -q 'cache_manifest.json is malformed' $tmp/err"
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

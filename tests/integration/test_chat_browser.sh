@@ -9,7 +9,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v node >/dev/null || { echo "not ok - node missing: run scripts/bootstrap test"; echo "0 passed, 1 failed"; exit 1; }
 [ -x /usr/bin/chromium ] || { echo "not ok - /usr/bin/chromium missing (apt-get install chromium)"; echo "0 passed, 1 failed"; exit 1; }
 [ -d "$root/node_modules/playwright-core" ] || { echo "not ok - node_modules/playwright-core missing: npm ci"; echo "0 passed, 1 failed"; exit 1; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/../support/testlib.sh"
+port=$(free_port)
 export XDG_STATE_HOME=$(mktemp -d)
 trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 exec timeout 60 node --no-warnings "$root/tests/js/chat_browser.cjs" "$bin" "$port"

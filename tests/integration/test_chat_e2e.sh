@@ -9,7 +9,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v node >/dev/null || [ ! -d "$root/node_modules/phoenix" ]; then
     echo "not ok - node or node_modules/phoenix missing: run scripts/bootstrap test"; echo "0 passed, 1 failed"; exit 1
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/../support/testlib.sh"
+port=$(free_port)
 export XDG_STATE_HOME=$(mktemp -d)
 trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 exec timeout 120 node --no-warnings "$root/tests/js/chat_e2e.cjs" "$bin" "$port"

@@ -6,19 +6,16 @@
 # entries kept in hello's database across a restart.
 set -u
 bin=${1:?usage: test_guestbook.sh BIN_DIR}
-passed=0 failed=0
-ok()   { passed=$((passed+1)); echo "ok - $1"; }
-bad()  { failed=$((failed+1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/../support/testlib.sh"
 
 tmp=$(mktemp -d)
 export XDG_STATE_HOME=$tmp/state
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 PORT=$port KILN_SCHEDULERS=2 "$bin/hello" 2>"$tmp/log" &
 pid=$!
 url=http://127.0.0.1:$port/guestbook
-for _ in $(seq 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+wait_http "$url"
 
 jar=$tmp/jar
 # get_token: GET the form with the jar, print the form's CSRF token
@@ -75,9 +72,8 @@ check "the default database is in the state dir" "[ -f $tmp/state/kiln/hello/hel
 kill $pid; wait $pid 2>/dev/null
 (cd / && PORT=$port KILN_SCHEDULERS=1 exec "$bin/hello" 2>>"$tmp/log") &
 pid=$!
-for _ in $(seq 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+wait_http "$url"
 page=$(curl -s "$url")
 check "entries survive a restart (started from another directory)" "grep -q '&lt;script&gt;alert' <<<\"\$page\" && grep -q '>header<' <<<\"\$page\""
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

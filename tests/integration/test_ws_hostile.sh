@@ -6,7 +6,8 @@ set -u
 bin=${1:?usage: test_ws_hostile.sh BIN_DIR}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v node >/dev/null || { echo "not ok - node missing: run scripts/bootstrap test"; echo "0 passed, 1 failed"; exit 1; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/../support/testlib.sh"
+port=$(free_port)
 export XDG_STATE_HOME=$(mktemp -d)
 trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 exec timeout 120 node --no-warnings "$root/tests/js/ws_hostile.cjs" "$bin" "$port"
