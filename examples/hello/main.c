@@ -52,6 +52,7 @@ static int hello_show(kiln_conn_t *c)
     tpl_home_assigns_t a = { 0 };
     tpl_home_set_heading(&a, kiln_arena_sprintf(c->arena, "Hello, %s!", name));
     tpl_home_set_hello_path(&a, kiln_conn_path(c, "hello_show", KILN_SEGS("kiln"), NULL));
+    tpl_home_set_back(&a, kiln_param_str(c->params, "back")); /* ?back=URL: untrusted, filtered by the template */
     return kiln_render(c, 200, "Hello from Kiln", tpl_home_slot(&a));
 }
 

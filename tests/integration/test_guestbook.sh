@@ -50,6 +50,15 @@ check "the entry is escaped" "grep -q '&lt;script&gt;alert(&quot;x&quot;)&lt;/sc
 check "quotes in the entry are escaped" "grep -q '&quot; onmouseover=' <<<\"\$page\""
 check "the flash is gone on the next request" "! curl -s -b $jar -c $jar $url | grep -q flash-info"
 
+# URL attributes filled from the request: only http(s), mailto and relative URLs get through
+base=http://127.0.0.1:$port/hello/x
+for u in 'javascript:alert(1)' 'JaVaScRiPt:alert(1)' '%20%01javascript:alert(1)' 'javascript%26colon;alert(1)' \
+         '%26%23106;avascript:alert(1)' 'data:text/html,x' 'vbscript:x'; do
+  check "a back=$u link renders as #" "curl -s '$base?back=$u' | grep -q '<a href=\"#\">Back' && ! curl -s '$base?back=$u' | grep -qiE 'href=\"[^\"]*(script|data):'"
+done
+check "each refused URL is logged" "[ \$(grep -c 'unsafe URL in href attribute replaced by #' $tmp/log) -ge 7 ]"
+check "a relative back link is kept" "curl -s '$base?back=/guestbook' | grep -q '<a href=\"/guestbook\">Back'"
+
 code=$(post --data-urlencode "_csrf_token=$(get_token)" --data $'entry[name]=%ff%fe&entry[message]=x')
 check "invalid UTF-8 in the params is 400 ($code)" "[ $code = 400 ]"
 code=$(post -H "x-csrf-token: $(get_token)" --data 'entry[name]=via&entry[message]=header')
