@@ -69,6 +69,30 @@ int kiln__query_aggregate(const kiln_query_t *q, kiln_dialect_t d, const char *a
                           const kiln_val_t **params, size_t *n);
 kiln_arena_t *kiln__query_arena(const kiln_query_t *q);
 
+/* ---- the SQL cache (sql_cache.c) ---- */
+
+/* What a cached text is for: the schema it was built from, the dialect, the
+ * statement kind and shape bits (e.g. an update's changed-field mask). */
+enum { KILN__SQL_GET, KILN__SQL_ALL, KILN__SQL_UPDATE, KILN__SQL_UPDATE_RETURNING };
+typedef struct kiln__sql_key {
+    const void *schema;
+    int kind;
+    kiln_dialect_t dialect;
+    uint64_t bits;
+} kiln__sql_key_t;
+/* The cached text for k, or NULL. */
+const char *kiln__sql_get(const kiln__sql_key_t *k);
+/* Caches a copy of sql for k and returns it (or the copy another thread put
+ * first); returns sql itself when the cache is full. */
+const char *kiln__sql_put(const kiln__sql_key_t *k, const char *sql);
+/* Whether sql is a cached text: fixed for the life of the process, so its
+ * address identifies it. */
+bool kiln__sql_stable(const char *sql);
+
+/* Whether q is a bare kiln_from(schema): no clause, so its SQL depends only
+ * on the schema. */
+bool kiln__query_bare(const kiln_query_t *q);
+
 /* ---- waiting ---- */
 
 /* A FIFO lock whose waiters are coroutines (parked) or plain threads

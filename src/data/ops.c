@@ -17,12 +17,30 @@
 
 /* ---- reads ---- */
 
+/* The SQL of a bare kiln_from(s) (kind KILN__SQL_ALL) or of one row by
+ * primary key (KILN__SQL_GET), from the SQL cache or compiled and cached. */
+static int schema_sql(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, int kind, const char **sql)
+{
+    kiln__sql_key_t key = { s, kind, kiln_repo_dialect(repo), 0 };
+    if ((*sql = kiln__sql_get(&key))) return 0;
+    const kiln_field_t *pk = kiln_schema_pk(s);
+    kiln_query_t *q = kind == KILN__SQL_ALL || pk ? kiln_from(a, s) : NULL;
+    if (!q) return pk || kind == KILN__SQL_ALL ? KILN_ENOMEM : KILN_EINVAL;
+    if (kind == KILN__SQL_GET) kiln_where(q, kiln_eq(q, pk->name, KILN_VINT(0)));
+    const kiln_val_t *p;
+    size_t n;
+    int rc = kiln_query_compile(q, kiln_repo_dialect(repo), sql, &p, &n);
+    if (rc == 0) *sql = kiln__sql_put(&key, *sql);
+    return rc;
+}
+
 static int run_query(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, kiln_rows_t **rows)
 {
     const char *sql;
-    const kiln_val_t *p;
-    size_t n;
-    int rc = kiln_query_compile(q, kiln_repo_dialect(repo), &sql, &p, &n);
+    const kiln_val_t *p = NULL;
+    size_t n = 0;
+    int rc = kiln__query_bare(q) ? schema_sql(repo, a, kiln_query_schema(q), KILN__SQL_ALL, &sql)
+                                 : kiln_query_compile(q, kiln_repo_dialect(repo), &sql, &p, &n);
     if (rc < 0) return rc;
     return kiln__repo_query(repo, a, kiln_query_table(q), sql, p, n, rows);
 }
@@ -63,21 +81,24 @@ int kiln_repo_get_by(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s,
 
 int kiln_repo_get(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, int64_t id, void **out)
 {
-    const kiln_field_t *pk = kiln_schema_pk(s);
-    return pk ? kiln_repo_get_by(repo, a, s, pk->name, KILN_VINT(id), out) : KILN_EINVAL;
+    const char *sql;
+    int rc = schema_sql(repo, a, s, KILN__SQL_GET, &sql);
+    if (rc < 0) return rc;
+    kiln_val_t key = KILN_VINT(id);
+    kiln_rows_t *rows;
+    if ((rc = kiln__repo_query(repo, a, s->table, sql, &key, 1, &rows)) < 0) return rc;
+    if (rows->n_rows != 1) return rows->n_rows ? KILN_EMULTIPLE : KILN_ENOENT;
+    void *rec;
+    if ((rc = kiln__decode_rows(s, rows, a, &rec)) < 0) return rc;
+    *out = rec;
+    return 0;
 }
 
 int kiln_repo_get_many(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, const int64_t *ids, size_t n,
                        void **out)
 {
-    const kiln_field_t *pk = kiln_schema_pk(s);
-    kiln_query_t *q = pk ? kiln_from(a, s) : NULL;
-    if (!q) return pk ? KILN_ENOMEM : KILN_EINVAL;
-    kiln_where(q, kiln_eq(q, pk->name, KILN_VINT(0)));
     const char *sql;
-    const kiln_val_t *p;
-    size_t np;
-    int rc = kiln_query_compile(q, kiln_repo_dialect(repo), &sql, &p, &np);
+    int rc = schema_sql(repo, a, s, KILN__SQL_GET, &sql);
     if (rc < 0) return rc;
     kiln_stmt_t *st = kiln_arena_alloc(a, (n ? n : 1) * sizeof *st);
     kiln_val_t *vals = kiln_arena_alloc(a, (n ? n : 1) * sizeof *vals);
@@ -130,16 +151,24 @@ int kiln_repo_exists(kiln_repo_t *repo, const kiln_query_t *q)
 
 /* ---- statement assembly ---- */
 
+/* With no_text set (the text is cached), only the parameters are collected. */
 typedef struct stmt {
     kiln_buf_t sql;
     kiln_val_t *params;
     size_t n, cap;
+    bool no_text;
 } stmt_t;
 
 static void st_init(stmt_t *st) { *st = (stmt_t){ 0 }; kiln_buf_init(&st->sql, 16 << 20); }
 static void st_free(stmt_t *st) { kiln_buf_free(&st->sql); free(st->params); }
-static void st_put(stmt_t *st, const char *s) { kiln_buf_puts(&st->sql, s); }
-static void st_name(stmt_t *st, const char *s) { kiln_buf_printf(&st->sql, "\"%s\"", s); }
+static void st_put(stmt_t *st, const char *s) { if (!st->no_text) kiln_buf_puts(&st->sql, s); }
+
+static void st_name(stmt_t *st, const char *s)
+{
+    st_put(st, "\"");
+    st_put(st, s);
+    st_put(st, "\"");
+}
 
 static void st_param(stmt_t *st, kiln_val_t v)
 {
@@ -260,7 +289,9 @@ int kiln_repo_insert_on_conflict(kiln_repo_t *repo, kiln_changeset_t *cs, kiln_c
     prepare_insert(s, cs->changes);
     stmt_t st;
     st_init(&st);
-    kiln_buf_printf(&st.sql, "INSERT INTO \"%s\" (", s->table);
+    st_put(&st, "INSERT INTO ");
+    st_name(&st, s->table);
+    st_put(&st, " (");
     size_t k = 0;
     for (size_t i = 0; i < s->n_fields; i++) {
         if (!inserts(s, &s->fields[i], cs->changes)) continue;
@@ -309,6 +340,9 @@ static int where_row(stmt_t *st, const kiln_schema_t *s, const void *rec, kiln_a
     return 0;
 }
 
+/* An update sends RETURNING only when the caller wants the stored row; its
+ * text depends on the schema, the changed-field mask and that, so it is
+ * cached by them and only the parameters are collected per call. */
 int kiln_repo_update(kiln_repo_t *repo, kiln_changeset_t *cs, void **out)
 {
     if (!cs->valid) return KILN_EINVALID;
@@ -318,9 +352,15 @@ int kiln_repo_update(kiln_repo_t *repo, kiln_changeset_t *cs, void **out)
         return 0;
     }
     stamp(s, cs->changes, "updated_at", false);
+    kiln__sql_key_t key = { s, out ? KILN__SQL_UPDATE_RETURNING : KILN__SQL_UPDATE, kiln_repo_dialect(repo),
+                            cs->changed };
+    const char *sql = kiln__sql_get(&key);
     stmt_t st;
     st_init(&st);
-    kiln_buf_printf(&st.sql, "UPDATE \"%s\" SET ", s->table);
+    st.no_text = sql != NULL;
+    st_put(&st, "UPDATE ");
+    st_name(&st, s->table);
+    st_put(&st, " SET ");
     size_t k = 0;
     for (size_t i = 0; i < s->n_fields; i++) {
         const kiln_field_t *f = &s->fields[i];
@@ -331,13 +371,25 @@ int kiln_repo_update(kiln_repo_t *repo, kiln_changeset_t *cs, void **out)
         st_put(&st, " = ");
         st_param(&st, kiln__field_get(f, cs->changes, cs->arena));
     }
-    if (s->lock_field) kiln_buf_printf(&st.sql, "%s\"%s\" = \"%s\" + 1", k ? ", " : "", s->lock_field, s->lock_field);
+    if (s->lock_field) {
+        if (k) st_put(&st, ", ");
+        st_name(&st, s->lock_field);
+        st_put(&st, " = ");
+        st_name(&st, s->lock_field);
+        st_put(&st, " + 1");
+    }
     int rc = where_row(&st, s, cs->data, cs->arena);
-    st_returning(&st, s);
+    if (out) st_returning(&st, s);
     kiln_rows_t *rows = NULL;
-    if (rc == 0) rc = st_run(repo, cs->arena, s->table, &st, &rows);
+    if (rc == 0 && !sql) {
+        if (!st.sql.data || st.sql.len + 1 >= st.sql.max) rc = KILN_ETOOBIG;
+        else if (!(sql = kiln_repo_sql(repo, cs->arena, st.sql.data))) rc = KILN_ENOMEM;
+        else sql = kiln__sql_put(&key, sql);
+    }
+    if (rc == 0) rc = kiln__repo_query(repo, cs->arena, s->table, sql, st.params, st.n, &rows);
     st_free(&st);
     if (rc < 0) return rows ? constraint_error(cs, rc, rows) : rc;
+    if (!out) return rows->changes ? 0 : KILN_ESTALE;
     if (rows->n_rows == 0) return KILN_ESTALE;
     return decode_one(s, rows, cs->arena, out);
 }

@@ -501,6 +501,12 @@ int kiln__query_aggregate(const kiln_query_t *q, kiln_dialect_t d, const char *a
     return kiln__query_compile(&copy, d, KILN__Q_SELECT, NULL, NULL, 0, sql, params, n);
 }
 
+bool kiln__query_bare(const kiln_query_t *q)
+{
+    return q->schema && !q->bad && !q->distinct && !q->for_update && !q->where && !q->having && !q->joins &&
+           !q->order && !q->group && !q->select && q->limit < 0 && q->offset < 0;
+}
+
 kiln_arena_t *kiln__query_arena(const kiln_query_t *q)
 {
     return q->a;

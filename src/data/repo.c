@@ -11,6 +11,7 @@
  * fire, since the clock reads are most of its cost. */
 #include "data/data_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,20 @@ kiln_val_t *kiln__rows_alloc(kiln_arena_t *a, kiln_rows_t *out, size_t n_rows, s
     if (n_rows > SIZE_MAX / n_cols / sizeof(kiln_val_t)) return NULL;
     out->vals = kiln_arena_alloc(a, n_rows * n_cols * sizeof(kiln_val_t));
     return out->vals;
+}
+
+/* n empty results in a: every field zero, the error's strings empty (the
+ * string buffers themselves are not cleared: most of the struct's size). */
+static kiln_rows_t *rows_new(kiln_arena_t *a, size_t n)
+{
+    kiln_rows_t *r = kiln_arena_alloc(a, (n ? n : 1) * sizeof *r);
+    for (size_t i = 0; r && i < (n ? n : 1); i++) {
+        memset(&r[i], 0, offsetof(kiln_rows_t, error));
+        r[i].error.kind = KILN_DBERR_NONE;
+        r[i].error.sqlstate[0] = r[i].error.constraint[0] = r[i].error.message[0] = 0;
+        r[i].queue_ns = r[i].query_ns = r[i].decode_ns = 0;
+    }
+    return r;
 }
 
 void kiln__err_set(kiln_db_error_t *e, kiln_dberr_kind_t kind, const char *constraint, const char *msg)
@@ -139,7 +154,7 @@ static void report(const kiln_repo_t *repo, const char *source, const char *sql,
 int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
                      const kiln_val_t *params, size_t n, kiln_rows_t **out)
 {
-    kiln_rows_t *r = kiln_arena_calloc(a, sizeof *r);
+    kiln_rows_t *r = rows_new(a, 1);
     if (!r) return KILN_ENOMEM;
     if (out) *out = r;
     int64_t t0 = kiln_now_ns();
@@ -157,7 +172,7 @@ int kiln_repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const k
 int kiln__repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
                            kiln_rows_t **out)
 {
-    kiln_rows_t *r = kiln_arena_calloc(a, (n ? n : 1) * sizeof *r);
+    kiln_rows_t *r = rows_new(a, n);
     if (!r) return KILN_ENOMEM;
     if (out) *out = r;
     if (!repo->ad->exec_batch) {

@@ -33,9 +33,11 @@
 #define STMT_CACHE 64
 #define MAX_SCHEDS 256
 
+/* sql is the entry's own copy, or (stable) the SQL cache's text itself. */
 typedef struct cached_stmt {
-    char *sql;
+    const char *sql;
     sqlite3_stmt *st;
+    bool stable;
 } cached_stmt_t;
 
 typedef struct sq_state sq_state_t;
@@ -121,7 +123,7 @@ static void conn_close(kiln__db_conn_t *c)
 {
     for (int i = 0; i < STMT_CACHE; i++) {
         sqlite3_finalize(c->cache[i].st);
-        free(c->cache[i].sql);
+        if (!c->cache[i].stable) free((char *)c->cache[i].sql);
     }
     sqlite3_close(c->db);
     free(c);
@@ -134,11 +136,13 @@ static unsigned hash_sql(const char *s)
     return h;
 }
 
-/* A prepared statement for sql, from the cache or new; owned by c. */
+/* A prepared statement for sql, from the cache or new; owned by c. A text of
+ * the SQL cache (kiln__sql_stable) is found by its address alone. */
 static int prepare(kiln__db_conn_t *c, const char *sql, sqlite3_stmt **out)
 {
-    cached_stmt_t *e = &c->cache[hash_sql(sql) % STMT_CACHE];
-    if (e->st && !strcmp(e->sql, sql)) {
+    bool stable = kiln__sql_stable(sql);
+    cached_stmt_t *e = &c->cache[(stable ? (unsigned)((uintptr_t)sql >> 3) * 2654435761u : hash_sql(sql)) % STMT_CACHE];
+    if (e->st && (e->sql == sql || (!stable && !strcmp(e->sql, sql)))) {
         *out = e->st;
         return 0;
     }
@@ -146,8 +150,9 @@ static int prepare(kiln__db_conn_t *c, const char *sql, sqlite3_stmt **out)
     if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) return KILN_EDB;
     if (!st) return KILN_EINVAL; /* empty SQL */
     sqlite3_finalize(e->st);
-    free(e->sql);
-    e->sql = kiln_xstrdup(sql);
+    if (!e->stable) free((char *)e->sql);
+    e->sql = stable ? sql : kiln_xstrdup(sql);
+    e->stable = stable;
     e->st = st;
     *out = st;
     return 0;
@@ -220,50 +225,57 @@ static int copy_cell(sqlite3_stmt *st, int col, kiln_arena_t *a, kiln_val_t *v)
     }
 }
 
-/* Collects rows into a heap vector (its size is unknown until the end), then
- * moves it into the arena. */
+/* Collects rows into a vector on the stack, or on the heap past STACK_VALS
+ * cells (its size is unknown until the end), then moves it into the arena
+ * with the column names (one allocation). */
+#define STACK_VALS 64
 static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, kiln_rows_t *out)
 {
     int nc = sqlite3_column_count(st), rc;
-    size_t n = 0, cap = 0;
-    kiln_val_t *v = NULL;
+    size_t per = nc ? (size_t)nc : 1, n = 0, cap = STACK_VALS / per;
+    kiln_val_t stack[STACK_VALS], *v = stack;
     int64_t decode = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = kiln_now_ns();
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            v = kiln_xrealloc(v, cap * (size_t)nc * sizeof *v);
+            if (v == stack) v = memcpy(kiln_xmalloc(cap * per * sizeof *v), stack, n * per * sizeof *v);
+            else v = kiln_xrealloc(v, cap * per * sizeof *v);
         }
         for (int i = 0; i < nc; i++)
-            if (copy_cell(st, i, a, &v[n * (size_t)nc + (size_t)i]) < 0) {
-                free(v);
-                return KILN_ENOMEM;
+            if (copy_cell(st, i, a, &v[n * per + (size_t)i]) < 0) {
+                rc = SQLITE_NOMEM;
+                break;
             }
         n++;
         decode += kiln_now_ns() - t0;
+        if (rc == SQLITE_NOMEM) break;
     }
     out->decode_ns += decode;
+    kiln_val_t *dst = NULL;
+    if (rc == SQLITE_DONE && !(dst = kiln__rows_alloc(a, out, n, (size_t)nc))) rc = SQLITE_NOMEM;
+    if (dst && n && nc) memcpy(dst, v, n * per * sizeof *v);
+    if (v != stack) free(v);
+    if (rc == SQLITE_NOMEM) return KILN_ENOMEM;
     if (rc != SQLITE_DONE) {
-        free(v);
         if (rc == SQLITE_INTERRUPT && c->moved) return KILN_EAGAIN;
         map_error(c, &out->error);
         return kiln__rc_for(out->error.kind);
     }
-    kiln_val_t *dst = kiln__rows_alloc(a, out, n, (size_t)nc);
-    if (!dst) {
-        free(v);
-        return KILN_ENOMEM;
-    }
-    if (n) memcpy(dst, v, n * (size_t)nc * sizeof *v);
-    free(v);
-    out->cols = kiln_arena_alloc(a, (size_t)(nc ? nc : 1) * sizeof(char *));
+    size_t text = 0;
+    for (int i = 0; i < nc; i++) text += strlen(sqlite3_column_name(st, i)) + 1;
+    out->cols = kiln_arena_alloc(a, per * sizeof(char *) + text);
     if (!out->cols) return KILN_ENOMEM;
+    char *names = (char *)(out->cols + per);
     for (int i = 0; i < nc; i++) {
         const char *name = sqlite3_column_name(st, i);
-        out->cols[i] = kiln_arena_strndup(a, name, strlen(name));
+        size_t len = strlen(name) + 1;
+        out->cols[i] = memcpy(names, name, len);
+        names += len;
     }
-    if (!sqlite3_stmt_readonly(st)) out->changes = sqlite3_changes64(c->db);
-    return (int)(sqlite3_stmt_readonly(st) || n ? n : (size_t)out->changes);
+    bool ro = sqlite3_stmt_readonly(st);
+    if (!ro) out->changes = sqlite3_changes64(c->db);
+    return (int)(ro || n ? n : (size_t)out->changes);
 }
 
 typedef struct job {
@@ -289,8 +301,7 @@ static int run(void *arg)
     rc = bind_params(st, j->params, j->n);
     if (rc == 0) rc = collect(j->c, st, j->a, j->out);
     else kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL, "wrong number or kind of parameters");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* the bindings stay: the next run binds every parameter */
     j->out->query_ns += kiln_now_ns() - t0 - j->out->decode_ns;
     return rc;
 }
