@@ -106,6 +106,9 @@ int kiln__sock_push(kiln_socket_t *s, const char *jr, const char *ref, const cha
  * Returns 0, or the HTTP status to refuse with (403). *params gets the
  * connect params (owned). */
 int kiln__sock_admit(kiln_conn_t *c, const kiln_socket_conf_t *conf, kiln_socket_t *s, json_t **params);
+/* check_origin: true when the request has no Origin (not a browser), or one that
+ * matches the Host header or the configured list. */
+int kiln__sock_origin_ok(kiln_conn_t *c, const kiln_socket_conf_t *conf);
 const kiln_socket_conf_t *kiln__sock_conf_defaults(const kiln_socket_conf_t *in, kiln_socket_conf_t *out);
 
 /* channel.c */

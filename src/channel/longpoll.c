@@ -224,10 +224,15 @@ static const kiln_proc_ops_t lp_ops = { .abi = KILN_PROC_ABI, .init = lp_init, .
 
 /* ---- The HTTP side ------------------------------------------------------------------- */
 
+/* Only requests that passed check_origin get here, so a browser's Origin is
+ * echoed (never "*"): other sites cannot read a session's messages. */
 static int send_body(kiln_conn_t *c, char *body)
 {
     kiln_conn_put_resp_header(c, "cache-control", "no-store");
-    kiln_conn_put_resp_header(c, "access-control-allow-origin", "*");
+    const kiln_str_t *origin = kiln_conn_req_header(c, "origin");
+    char *o = origin ? kiln_arena_strndup(c->arena, origin->ptr, origin->len) : NULL;
+    if (o && kiln_conn_put_resp_header(c, "access-control-allow-origin", o) == 0)
+        kiln_conn_put_resp_header(c, "vary", "origin");
     int rc = kiln_conn_json_raw(c, 200, body ? body : "{\"status\":500}");
     return rc;
 }
@@ -284,6 +289,10 @@ static int parse_token(kiln_conn_t *c, kiln_pid_t *pid, uint64_t *secret)
 
 int kiln_socket_longpoll(kiln_conn_t *c, const kiln_socket_conf_t *conf)
 {
+    if (!kiln__sock_origin_ok(c, conf)) { /* every request, not only the first: as for WebSocket upgrades */
+        kiln_log(KILN_LOG_WARN, "longpoll: origin refused from %.*s", (int)c->remote_ip.len, c->remote_ip.ptr);
+        return kiln_conn_text(c, 403, "origin not allowed\n");
+    }
     kiln_runtime_t *rt = kiln_sched_runtime(kiln_sched_current());
     int post = kiln_str_eq_c(c->method_str, "POST");
     kiln_pid_t pid = 0;

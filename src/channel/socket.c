@@ -49,7 +49,7 @@ static json_t *params_to_json(const kiln_param_t *p)
 }
 
 /* Origin "scheme://host[:port]" against the Host header (or the list). */
-static int origin_ok(kiln_conn_t *c, const kiln_socket_conf_t *conf)
+int kiln__sock_origin_ok(kiln_conn_t *c, const kiln_socket_conf_t *conf)
 {
     const kiln_str_t *o = kiln_conn_req_header(c, "origin");
     if (!o || conf->no_check_origin) return 1;
@@ -65,7 +65,7 @@ static int origin_ok(kiln_conn_t *c, const kiln_socket_conf_t *conf)
 int kiln__sock_admit(kiln_conn_t *c, const kiln_socket_conf_t *conf, kiln_socket_t *s, json_t **params)
 {
     *params = NULL;
-    if (!origin_ok(c, conf)) {
+    if (!kiln__sock_origin_ok(c, conf)) {
         kiln_log(KILN_LOG_WARN, "socket: origin refused from %.*s", (int)c->remote_ip.len, c->remote_ip.ptr);
         return 403;
     }
