@@ -99,6 +99,16 @@ static int lobby_in(kiln_channel_t *ch, const char *event, json_t *payload)
     return room_in(ch, event, payload);
 }
 
+/* presence_diff is intercepted only for its ordering: an intercepted broadcast
+ * comes through this channel's mailbox, so the diff of our own join (broadcast
+ * while lobby_info waits in kiln_presence_track) goes out after the
+ * presence_state that lobby_info pushes, as the contract promises, instead of
+ * overtaking it on the broadcast fastlane. */
+static int lobby_out(kiln_channel_t *ch, const char *event, json_t *payload)
+{
+    return kiln_channel_push(ch, event, payload);
+}
+
 static void lobby_terminate(kiln_channel_t *ch, int reason)
 {
     (void)reason;
@@ -107,6 +117,7 @@ static void lobby_terminate(kiln_channel_t *ch, int reason)
 
 static const kiln_channel_ops_t lobby_channel = {
     .abi = KILN_CHANNEL_ABI, .join = lobby_join, .handle_in = lobby_in, .handle_info = lobby_info,
+    .handle_out = lobby_out, .intercept = (const char *const[]){ "presence_diff", NULL },
     .terminate = lobby_terminate
 };
 

@@ -101,7 +101,10 @@ kiln_coro_t *kiln_coro_current(void);
 /* Parks the current coroutine until kiln_coro_wake(c, value); returns that value. */
 intptr_t kiln_coro_park(void);
 /* Resumes a parked coroutine with value. Thread-safe: from another thread it is
- * posted to the coroutine's scheduler. Waking a coroutine twice is a bug. */
+ * posted to the coroutine's scheduler. Only a parked coroutine may be woken,
+ * once per park: waking one that is running (e.g. a parent from a child it
+ * started, which finished without parking), already woken, or finished
+ * aborts. */
 void kiln_coro_wake(kiln_coro_t *c, intptr_t value);
 
 /* ---- Processes ----------------------------------------------------------- */

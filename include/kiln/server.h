@@ -15,6 +15,8 @@
 #define KILN_SERVER_H
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include "kiln/endpoint.h"
 #include "kiln/http.h"
 #include "kiln/runtime.h"
@@ -85,19 +87,41 @@ void kiln_server_free(kiln_server_t *s);
  * on the conn (kiln_conn_put_resp_header), and marks the conn sent (status 101).
  * When the handler returns, the server forgets the connection (its timers,
  * its buffers, its place in the drain) and calls ops->start on the same
- * scheduler thread, from the request coroutine, with the socket and the bytes
- * the client sent after the request head. From then on the fd and everything
- * about it belong to the callee (it closes the fd). Plain TCP only: over TLS
- * kiln_conn_upgrade returns KILN_ESTATE (the SSL object cannot be handed over
- * yet). */
+ * scheduler thread, from the request coroutine, with the socket, its byte I/O
+ * and the bytes the client sent after the request head. From then on the fd
+ * and everything about it belong to the callee (it closes the fd). */
+
+/* The byte I/O of an upgraded connection whose socket is not read and written
+ * directly: TLS (an OpenSSL SSL object, the ctx). Edge-triggered like a plain
+ * non-blocking socket, with one difference: a record may need the other
+ * direction to progress, so after any readiness edge the callee retries both
+ * its pending write and its reads. read returns > 0 bytes, 0 at the peer's
+ * end of stream, KILN_EAGAIN (wait for an edge) or KILN_ECLOSED; read until
+ * KILN_EAGAIN, since decrypted bytes may be held inside the ctx where no edge
+ * announces them. writev returns the bytes taken (it may take fewer than
+ * offered), KILN_EAGAIN or KILN_ECLOSED; after KILN_EAGAIN, retry with the
+ * same leading bytes (more may follow). */
+typedef struct kiln_upgrade_io {
+    int abi; /* KILN_UPGRADE_ABI */
+    ssize_t (*read)(void *ctx, void *buf, size_t len);
+    ssize_t (*writev)(void *ctx, const struct iovec *iov, int n);
+    /* Ends our direction of the stream (TLS close_notify), best effort, before
+     * the callee's shutdown(fd, SHUT_WR). No writev after it. */
+    void (*shutdown)(void *ctx);
+    void (*free)(void *ctx); /* frees ctx; the fd stays open (the callee closes it) */
+} kiln_upgrade_io_t;
+
 typedef struct kiln_upgrade_ops {
     int abi; /* KILN_UPGRADE_ABI */
-    /* buffered (len bytes, may be 0) is only valid during the call. */
-    void (*start)(void *ud, int fd, const char *buffered, size_t len);
+    /* io is NULL for a plain TCP socket (read(2)/writev(2) on fd directly, the
+     * cheap path), else the connection's byte I/O with its ctx (owned by the
+     * callee from here: io->free(io_ctx) before closing fd). buffered (len
+     * bytes, may be 0, already decrypted) is only valid during the call. */
+    void (*start)(void *ud, int fd, const kiln_upgrade_io_t *io, void *io_ctx, const char *buffered, size_t len);
 } kiln_upgrade_ops_t;
-#define KILN_UPGRADE_ABI 1
+#define KILN_UPGRADE_ABI 2
 
-/* Returns 0, KILN_ESTATE (not a server conn, TLS, or already sent),
+/* Returns 0, KILN_ESTATE (not a server conn, or already sent),
  * KILN_EINVAL (bad protocol token or ops), or the write's error (the client
  * went away: start will not be called). */
 int kiln_conn_upgrade(kiln_conn_t *c, const char *protocol, const kiln_upgrade_ops_t *ops, void *ud);

@@ -30,6 +30,7 @@ typedef struct app_run {
     kiln_config_t cfg;
     kiln_runtime_t *rt;
     kiln_server_t *server;
+    kiln_sup_spec_t sup_spec; /* the supervisor keeps a pointer: it must live as long as the run */
     kiln_pid_t sup;
     int boot_error;       /* set when boot fails: the exit code is non-zero */
     atomic_int signals;   /* signals received */
@@ -63,8 +64,8 @@ static void boot(void *arg)
 {
     app_run_t *r = arg;
     if (r->app->n_children) {
-        kiln_sup_spec_t spec = { .children = r->app->children, .n_children = r->app->n_children };
-        int rc = kiln_sup_start(r->rt, &spec, &r->sup);
+        r->sup_spec = (kiln_sup_spec_t){ .children = r->app->children, .n_children = r->app->n_children };
+        int rc = kiln_sup_start(r->rt, &r->sup_spec, &r->sup);
         if (rc < 0) {
             char why[160];
             snprintf(why, sizeof why, "a child failed to start: %s", kiln_strerror(rc));

@@ -2,7 +2,8 @@
  * frame reading with limits decided from headers, control frames, the close
  * handshake, and a bounded outgoing queue.
  *
- * Memory: an idle connection owns its struct only. The input buffer exists
+ * Memory: an idle connection owns its struct only (over TLS, also the SSL
+ * object handed over by the upgrade). The input buffer exists
  * while a partial frame is held and is freed as soon as everything read was
  * consumed; a fragmented message's reassembly buffer lives until the message
  * ends. Sizes are checked on the header: a frame over max_frame, or a
@@ -21,7 +22,14 @@
  *
  * Close: on a protocol error or a close request we queue a close frame, stop
  * reading frames, end the channels, and give the peer up to 2 s to close its
- * side before we close the fd. */
+ * side before we close the fd.
+ *
+ * Bytes: over plain TCP the fd is read and written directly (read, writev,
+ * write: the broadcast path pays no indirection). Over TLS the upgrade hands
+ * over the connection's byte I/O (kiln_upgrade_io_t, the SSL object as ctx,
+ * owned here): reads go on until KILN_EAGAIN (decrypted bytes may wait inside
+ * the SSL object with no edge to announce them), and since a TLS read may need
+ * to write and a write to read, any edge retries both directions. */
 #include "channel/channel_int.h"
 #include "kiln/server.h"
 #include "kiln/websocket.h"
@@ -55,6 +63,8 @@ typedef struct ws {
     kiln_io_t io;
     kiln_timer_t timer;
     int fd;
+    const kiln_upgrade_io_t *tio; /* TLS byte I/O (tio_ctx owned), or NULL: the fd directly */
+    void *tio_ctx;
     uint8_t *in;          /* partial frame bytes, or NULL */
     size_t in_len, in_cap;
     kiln_buf_t msg;       /* fragmented message being reassembled */
@@ -90,6 +100,7 @@ static void teardown(ws_t *w)
     w->dead = 1;
     kiln_io_stop(&w->io);
     kiln_timer_stop(&w->timer);
+    if (w->tio) w->tio->free(w->tio_ctx);
     close(w->fd);
     free(w->in);
     w->in = NULL;
@@ -104,6 +115,44 @@ static void ws_free(kiln_socket_t *s)
     free(s);
 }
 
+/* ---- Byte I/O ----------------------------------------------------------------- */
+
+/* Each returns bytes, KILN_EAGAIN (wait for an edge) or KILN_ECLOSED; sock_read
+ * returns 0 at the peer's end of stream. */
+static ssize_t sock_read(ws_t *w, void *buf, size_t len)
+{
+    if (w->tio) return w->tio->read(w->tio_ctx, buf, len);
+    for (;;) {
+        ssize_t r = read(w->fd, buf, len);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? KILN_EAGAIN : KILN_ECLOSED;
+    }
+}
+
+static ssize_t sock_writev(ws_t *w, const struct iovec *iov, int n)
+{
+    if (w->tio) return w->tio->writev(w->tio_ctx, iov, n);
+    for (;;) {
+        ssize_t r = writev(w->fd, iov, n);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? KILN_EAGAIN : KILN_ECLOSED;
+    }
+}
+
+/* One buffer (a broadcast frame): write(2) on plain TCP. */
+static ssize_t sock_write(ws_t *w, const char *p, size_t len)
+{
+    if (w->tio) return w->tio->writev(w->tio_ctx, &(struct iovec){ (char *)p, len }, 1);
+    for (;;) {
+        ssize_t r = write(w->fd, p, len);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? KILN_EAGAIN : KILN_ECLOSED;
+    }
+}
+
 /* ---- Output ----------------------------------------------------------------- */
 
 /* Writes what the socket takes now. Returns 0, or KILN_ECLOSED (torn down). */
@@ -114,9 +163,8 @@ static int flush(ws_t *w)
         int n = 0;
         for (out_item_t *it = w->out_head; it && n < WRITEV_MAX; it = it->next, n++)
             iov[n] = (struct iovec){ (char *)it->bytes + it->off, it->len - it->off };
-        ssize_t r = writev(w->fd, iov, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0; /* the WRITE edge resumes */
+        ssize_t r = sock_writev(w, iov, n);
+        if (r == KILN_EAGAIN) return 0; /* the next edge resumes */
         if (r < 0) {
             teardown(w);
             return KILN_ECLOSED;
@@ -134,7 +182,10 @@ static int flush(ws_t *w)
             free(it);
         }
     }
-    if (w->closing) shutdown(w->fd, SHUT_WR); /* our close frame is out: the peer's EOF ends it */
+    if (w->closing) { /* our close frame is out: the peer's EOF ends it */
+        if (w->tio) w->tio->shutdown(w->tio_ctx);
+        shutdown(w->fd, SHUT_WR);
+    }
     return 0;
 }
 
@@ -185,10 +236,8 @@ static int ws_send_shared(kiln_socket_t *s, kiln_pubsub_msg_t *m)
     if (w->closing || w->dead || kiln__bc_view(m, &v) < 0) return KILN_ECLOSED;
     size_t off = 0;
     if (!w->out_head && !w->in_flush) {
-        ssize_t r;
-        do r = write(w->fd, v.frame, v.frame_len);
-        while (r < 0 && errno == EINTR);
-        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        ssize_t r = sock_write(w, v.frame, v.frame_len);
+        if (r < 0 && r != KILN_EAGAIN) {
             teardown(w);
             return KILN_ECLOSED;
         }
@@ -421,9 +470,8 @@ static void on_readable(ws_t *w)
     for (;;) {
         size_t need_cap = w->in_len + READ_CHUNK;
         if (in_reserve(w, need_cap) < 0) return fail(w, KILN_WS_CLOSE_ERROR, "out of memory");
-        ssize_t r = read(w->fd, w->in + w->in_len, w->in_cap - w->in_len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        ssize_t r = sock_read(w, w->in + w->in_len, w->in_cap - w->in_len);
+        if (r == KILN_EAGAIN) break;
         if (r <= 0) {
             teardown(w); /* EOF or reset: also the end of our close handshake */
             return;
@@ -447,6 +495,7 @@ static void on_io(kiln_io_t *io, unsigned events)
 {
     ws_t *w = kiln_container_of(io, ws_t, io);
     w->sock.refs++; /* a teardown inside must not free w under us */
+    if (w->tio) events = KILN_IO_READ | KILN_IO_WRITE; /* TLS: either direction may unblock the other */
     if ((events & KILN_IO_WRITE) && w->out_head) flush(w);
     if (!w->dead && (events & KILN_IO_READ)) on_readable(w);
     kiln__sock_unref(&w->sock);
@@ -465,10 +514,12 @@ static void on_idle(kiln_timer_t *t)
 
 /* ---- Handshake -------------------------------------------------------------- */
 
-static void ws_start(void *ud, int fd, const char *buffered, size_t len)
+static void ws_start(void *ud, int fd, const kiln_upgrade_io_t *io, void *io_ctx, const char *buffered, size_t len)
 {
     ws_t *w = ud;
     w->fd = fd;
+    w->tio = io;
+    w->tio_ctx = io_ctx;
     json_t *params = w->sock.params;
     kiln__sock_init(&w->sock, &ws_transport, &w->conf, params);
     kiln_buf_init(&w->msg, w->conf.max_message);

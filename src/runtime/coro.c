@@ -7,7 +7,8 @@
  * the coroutine on its scheduler's ready list (posting to that scheduler first
  * when called from another thread), and the loop resumes ready coroutines.
  * So a resume always happens from the scheduler's own stack, which keeps
- * callbacks from nesting without bound.
+ * callbacks from nesting without bound. A wake is valid only while the
+ * coroutine is parked (state in runtime_int.h); make_ready aborts otherwise.
  *
  * Stacks: mmap'ed with a PROT_NONE guard page below, borrowed from a
  * per-scheduler pool that keeps at most POOL_MAX free stacks (the rest are
@@ -107,6 +108,7 @@ static void resume(kiln_sched_t *s, kiln_coro_t *c)
 {
     kiln_coro_t *prev = s->current;
     s->current = c;
+    c->state = KILN__CORO_RUNNING;
 #if KILN_ASAN
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, c->stack_lo, c->stack_size);
@@ -116,7 +118,7 @@ static void resume(kiln_sched_t *s, kiln_coro_t *c)
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     s->current = prev;
-    if (c->done) stack_put(s, c);
+    if (c->state == KILN__CORO_DONE) stack_put(s, c);
 }
 
 static void coro_main(void *arg)
@@ -126,7 +128,7 @@ static void coro_main(void *arg)
     __sanitizer_finish_switch_fiber(NULL, &c->caller_lo, &c->caller_size);
 #endif
     c->fn(c->arg);
-    c->done = true;
+    c->state = KILN__CORO_DONE;
 #if KILN_ASAN
     __sanitizer_start_switch_fiber(NULL, c->caller_lo, c->caller_size); /* NULL: this fiber is over */
 #endif
@@ -142,7 +144,6 @@ int kiln_coro_start(void (*fn)(void *arg), void *arg)
     if (!c) return KILN_ENOMEM;
     c->fn = fn;
     c->arg = arg;
-    c->done = c->queued = false;
     c->proc = NULL;
     c->park_hook = NULL;
     c->park_ud = NULL;
@@ -165,6 +166,7 @@ intptr_t kiln_coro_park(void)
     kiln_coro_t *c = s ? s->current : NULL;
     if (!c) return KILN_ESTATE;
     if (c->park_hook) c->park_hook(c->park_ud);
+    c->state = KILN__CORO_PARKED; /* after the hook: it may start and wake other coroutines, not this one */
 #if KILN_ASAN
     __sanitizer_start_switch_fiber(&c->asan_fake, c->caller_lo, c->caller_size);
 #endif
@@ -185,13 +187,20 @@ int kiln__coro_on_park(void (*fn)(void *ud), void *ud)
     return 0;
 }
 
+/* On c's scheduler thread, so c is not executing now: it is parked, or
+ * waiting for a coroutine it started, or queued, or finished. */
 static void make_ready(kiln_sched_t *s, kiln_coro_t *c)
 {
-    if (c->queued) {
-        kiln_log(KILN_LOG_ERROR, "kiln_coro_wake: coroutine woken twice");
+    if (c->state != KILN__CORO_PARKED) {
+        static const char *const why[] = {
+            [KILN__CORO_RUNNING] = "woken while running, not parked (a wake before kiln_coro_park is a bug too)",
+            [KILN__CORO_READY] = "woken twice",
+            [KILN__CORO_DONE] = "woken after it returned",
+        };
+        kiln_log(KILN_LOG_ERROR, "kiln_coro_wake: coroutine %s", why[c->state]);
         abort();
     }
-    c->queued = true;
+    c->state = KILN__CORO_READY;
     c->next = NULL;
     if (s->ready_tail) s->ready_tail->next = c;
     else s->ready_head = c;
@@ -229,7 +238,6 @@ void kiln__coro_run_ready(kiln_sched_t *s)
     for (;;) {
         kiln_coro_t *next = c->next;
         bool last = c == end;
-        c->queued = false;
         if (s->closing) {
             /* A parked coroutine cannot be unwound; the runtime is going away. */
         } else resume(s, c);

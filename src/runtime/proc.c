@@ -400,10 +400,16 @@ static void proc_main(void *arg)
 
 /* ---- Spawn --------------------------------------------------------------- */
 
+/* Like every posted task, this re-validates by pid: the process may have been
+ * ended meanwhile (an exit request, or runtime shutdown, which frees it before
+ * the leftover tasks are drained with `closing` set). The pid travels in the
+ * argument pointer, as the target does in kiln_monitor. */
+_Static_assert(sizeof(void *) >= sizeof(kiln_pid_t), "a pid is posted in a pointer");
 static void start_posted(void *arg)
 {
-    kiln_proc_t *p = arg;
-    make_runnable(p);
+    kiln_sched_t *s = kiln_sched_current();
+    kiln_proc_t *p = s->closing ? NULL : kiln__proc_lookup(s, (kiln_pid_t)(uintptr_t)arg);
+    if (p) make_runnable(p);
 }
 
 int kiln_spawn(kiln_runtime_t *rt, kiln_sched_t *sched, const kiln_proc_ops_t *ops, void *arg, kiln_pid_t *out)
@@ -421,7 +427,7 @@ int kiln_spawn(kiln_runtime_t *rt, kiln_sched_t *sched, const kiln_proc_ops_t *o
     }
     if (out) *out = p->pid;
     if (s == cur) make_runnable(p);
-    else if (kiln_sched_post(s, start_posted, p) < 0) {
+    else if (kiln_sched_post(s, start_posted, (void *)(uintptr_t)p->pid) < 0) {
         slot_free(s, p->pid);
         free(p);
         return KILN_ENOMEM;
@@ -805,6 +811,9 @@ static void shutdown_one(void *arg)
 {
     kiln_proc_t *p = arg;
     if (p->coro) p->coro->proc = NULL; /* its parked frame never runs again */
+    /* ...so the message its handler was running is never freed after it. */
+    if (p->cur && !p->cur_kept) kiln_msg_free(p->cur);
+    p->cur = NULL;
     p->coro = kiln_coro_current();
     p->coro->proc = p;
     proc_exit(p, KILN_ECLOSED);

@@ -28,7 +28,17 @@ typedef struct kiln__mpsc {
 } kiln__mpsc_t;
 
 /* ---- Coroutines. The struct lives at the top of its own stack mapping, so a
- * coroutine costs no allocation beyond its (pooled) stack. */
+ * coroutine costs no allocation beyond its (pooled) stack.
+ *
+ * State, touched only on the coroutine's scheduler thread: RUNNING from start
+ * (also while it waits inside kiln_coro_start for a coroutine it started),
+ * PARKED in kiln_coro_park, READY once woken (on the ready list), RUNNING again
+ * when resumed, DONE when fn has returned (and while the stack is pooled).
+ * Only PARKED -> READY is a valid wake; kiln_coro_wake aborts on any other, so
+ * a stray wake fails where it happens instead of being consumed by the
+ * coroutine's next, unrelated park. */
+typedef enum { KILN__CORO_RUNNING, KILN__CORO_PARKED, KILN__CORO_READY, KILN__CORO_DONE } kiln__coro_state_t;
+
 struct kiln_coro {
     void *sp;        /* saved stack pointer while switched out */
     void *caller_sp; /* where kiln_coro_park returns to */
@@ -37,7 +47,7 @@ struct kiln_coro {
     void *arg;
     intptr_t wake_value;
     kiln_coro_t *next; /* ready list / free-stack list */
-    bool done, queued;
+    kiln__coro_state_t state;
     kiln_proc_t *proc; /* the process this coroutine runs, NULL for a plain one */
     void (*park_hook)(void *ud); /* run by kiln_coro_park before switching away (kiln__coro_on_park) */
     void *park_ud;

@@ -31,6 +31,9 @@ typedef struct srv_sock_ops {
     /* TLS handshake step: 1 done, 0 in progress, < 0 failed. NULL for TCP. */
     int (*handshake)(srv_conn_t *c);
     void (*shutdown)(srv_conn_t *c); /* frees transport state; does not close the fd */
+    /* What an upgrade hands over with the fd (upgrade.c), its ctx being
+     * c->tls: NULL for TCP, whose upgraded transport uses the fd directly. */
+    const kiln_upgrade_io_t *upgrade_io;
 } srv_sock_ops_t;
 
 extern const srv_sock_ops_t kiln__srv_tcp_ops;
@@ -163,8 +166,9 @@ int kiln__srv_flush(srv_conn_t *c);           /* writes what obuf holds back (ma
 void kiln__srv_flush_nowait(void *c);         /* as much of obuf as the socket takes now (park hook) */
 void kiln__srv_obuf_release(srv_conn_t *c);
 
-/* upgrade.c: after the request, hands the fd to a pending upgrade (then io.fd
- * is -1 and the caller frees the connection). Returns 1 if it did, else 0. */
+/* upgrade.c: after the request, hands the fd and the transport state (c->tls)
+ * to a pending upgrade (then io.fd is -1, c->tls NULL, and the caller frees
+ * the connection). Returns 1 if it did, else 0. */
 int kiln__srv_upgrade_take(srv_conn_t *c);
 
 /* runtime (src/runtime/coro.c): a callback run each time the current coroutine parks. */

@@ -54,4 +54,5 @@ const srv_sock_ops_t kiln__srv_tcp_ops = {
     .sendfile = tcp_sendfile,
     .handshake = NULL,
     .shutdown = NULL,
+    .upgrade_io = NULL,
 };

@@ -7,7 +7,12 @@
  * idle TLS connection drop OpenSSL's record buffers. writev coalesces into a
  * per-thread record-sized buffer (SSL_write takes one buffer; the moving-buffer
  * mode allows the retry after WANT_WRITE to come from the same bytes rebuilt);
- * sendfile falls back to pread + SSL_write. */
+ * sendfile falls back to pread + SSL_write.
+ *
+ * An upgrade (upgrade.c) hands the SSL object over with the fd: the read,
+ * writev and close_notify below work on the SSL alone, so the upgraded
+ * transport (src/channel/ws.c) calls them through kiln_upgrade_io_t after the
+ * connection is gone. */
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -66,9 +71,9 @@ int kiln__tls_conn_new(srv_conn_t *c, void *ctx)
 }
 
 /* Maps an SSL_get_error result to the seam's codes. */
-static ssize_t ssl_result(srv_conn_t *c, int rc)
+static ssize_t ssl_result(SSL *ssl, int rc)
 {
-    int err = SSL_get_error(c->tls, rc);
+    int err = SSL_get_error(ssl, rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return KILN_EAGAIN;
     ERR_clear_error(); /* do not leave this connection's errors to the next one on the thread */
     if (err == SSL_ERROR_ZERO_RETURN) return 0;
@@ -79,56 +84,84 @@ static int tls_handshake(srv_conn_t *c)
 {
     int rc = SSL_do_handshake(c->tls);
     if (rc == 1) return 1;
-    ssize_t r = ssl_result(c, rc);
+    ssize_t r = ssl_result(c->tls, rc);
     return r == KILN_EAGAIN ? 0 : -1;
 }
 
-static ssize_t tls_read(srv_conn_t *c, char *buf, size_t len)
+/* The byte I/O on an SSL object, shared by the server's connections and by
+ * the transport an upgrade hands it to (kiln_upgrade_io_t, ctx = the SSL). */
+static ssize_t ssl_read(void *ssl, void *buf, size_t len)
 {
     /* A short SSL_read says nothing about the socket (one record at a time),
-     * so readable is cleared only by WANT_READ (EAGAIN, in conn_read). */
-    int n = SSL_read(c->tls, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n > 0) return n;
-    ssize_t r = ssl_result(c, n);
-    return r == 0 ? 0 : r;
+     * so the caller reads on until WANT_READ (EAGAIN). */
+    int n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    return n > 0 ? n : ssl_result(ssl, n);
 }
 
-static ssize_t tls_write(srv_conn_t *c, const void *p, size_t len)
+static ssize_t ssl_write(SSL *ssl, const void *p, size_t len)
 {
-    int n = SSL_write(c->tls, p, (int)len);
-    return n > 0 ? n : ssl_result(c, n) == KILN_EAGAIN ? KILN_EAGAIN : KILN_ECLOSED;
+    int n = SSL_write(ssl, p, (int)len);
+    return n > 0 ? n : ssl_result(ssl, n) == KILN_EAGAIN ? KILN_EAGAIN : KILN_ECLOSED;
 }
 
-static ssize_t tls_writev(srv_conn_t *c, const struct iovec *iov, int n)
+static ssize_t ssl_writev(void *ssl, const struct iovec *iov, int n)
 {
     if (n == 1 || iov[0].iov_len >= TLS_CHUNK)
-        return tls_write(c, iov[0].iov_base, iov[0].iov_len > TLS_CHUNK * 4 ? TLS_CHUNK * 4 : iov[0].iov_len);
+        return ssl_write(ssl, iov[0].iov_base, iov[0].iov_len > TLS_CHUNK * 4 ? TLS_CHUNK * 4 : iov[0].iov_len);
     size_t len = 0;
     for (int i = 0; i < n && len < TLS_CHUNK; i++) {
         size_t take = iov[i].iov_len < TLS_CHUNK - len ? iov[i].iov_len : TLS_CHUNK - len;
         memcpy(tls_scratch + len, iov[i].iov_base, take);
         len += take;
     }
-    return tls_write(c, tls_scratch, len);
+    return ssl_write(ssl, tls_scratch, len);
+}
+
+static void ssl_close_notify(void *ssl)
+{
+    if (SSL_is_init_finished(ssl)) SSL_shutdown(ssl); /* best effort: WANT_WRITE is not retried */
+    ERR_clear_error();
+}
+
+static void ssl_free(void *ssl)
+{
+    SSL_free(ssl);
+}
+
+static ssize_t tls_read(srv_conn_t *c, char *buf, size_t len)
+{
+    return ssl_read(c->tls, buf, len);
+}
+
+static ssize_t tls_writev(srv_conn_t *c, const struct iovec *iov, int n)
+{
+    return ssl_writev(c->tls, iov, n);
 }
 
 static ssize_t tls_sendfile(srv_conn_t *c, int fd, off_t *off, size_t len)
 {
     ssize_t got = pread(fd, tls_scratch, len < TLS_CHUNK ? len : TLS_CHUNK, *off);
     if (got <= 0) return KILN_EIO;
-    ssize_t w = tls_write(c, tls_scratch, (size_t)got);
+    ssize_t w = ssl_write(c->tls, tls_scratch, (size_t)got);
     if (w > 0) *off += w;
     return w;
 }
 
 static void tls_shutdown(srv_conn_t *c)
 {
-    if (!c->tls) return;
-    if (SSL_is_init_finished(c->tls) && !c->dead) SSL_shutdown(c->tls); /* close_notify, best effort */
-    ERR_clear_error();
+    if (!c->tls) return; /* never attached, or handed to an upgrade */
+    if (!c->dead) ssl_close_notify(c->tls);
     SSL_free(c->tls);
     c->tls = NULL;
 }
+
+static const kiln_upgrade_io_t tls_upgrade_io = {
+    .abi = KILN_UPGRADE_ABI,
+    .read = ssl_read,
+    .writev = ssl_writev,
+    .shutdown = ssl_close_notify,
+    .free = ssl_free,
+};
 
 const srv_sock_ops_t kiln__srv_tls_ops = {
     .abi = 1,
@@ -137,4 +170,5 @@ const srv_sock_ops_t kiln__srv_tls_ops = {
     .sendfile = tls_sendfile,
     .handshake = tls_handshake,
     .shutdown = tls_shutdown,
+    .upgrade_io = &tls_upgrade_io,
 };

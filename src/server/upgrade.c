@@ -1,5 +1,5 @@
-/* Protocol upgrades: the server hands a connection's socket to another
- * transport (the WebSocket of src/channel) after a 101 response.
+/* Protocol upgrades: the server hands a connection's socket and its byte I/O
+ * to another transport (the WebSocket of src/channel) after a 101 response.
  *
  * kiln_conn_upgrade writes the 101 itself, because the conn API keeps
  * `connection` for the adapter (framing belongs to it), and records the
@@ -8,9 +8,13 @@
  * keep-alive cost) unchanged; it holds at most the upgrades whose handler has
  * not yet returned on this scheduler, normally zero or one. When the request
  * ends, conn_io.c calls kiln__srv_upgrade_take: the watcher is stopped, the fd
- * is detached (io.fd = -1, so conn_free does not close it) and start() gets it
- * with the bytes read past the head. The entry lives on the handler's
- * coroutine stack, not the heap. */
+ * and the transport state are detached (io.fd = -1 and c->tls = NULL, so
+ * conn_free neither closes nor shuts them down) and start() gets them — the
+ * fd, the socket ops' kiln_upgrade_io_t (NULL for plain TCP) with its ctx (the
+ * SSL object) — with the bytes read past the head (already decrypted). TLS
+ * needs nothing else: OpenSSL keeps any record it read past those bytes inside
+ * the SSL object, which the callee drains by reading until KILN_EAGAIN. The
+ * entry lives in the request's arena. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -51,7 +55,7 @@ int kiln_conn_upgrade(kiln_conn_t *kc, const char *protocol, const kiln_upgrade_
         return KILN_EINVAL;
     if (kc->adapter != &kiln__srv_adapter || kc->state != KILN_CONN_UNSENT) return KILN_ESTATE;
     srv_conn_t *c = kc->adapter_data;
-    if (c->tls || !kiln_coro_current()) return KILN_ESTATE;
+    if (!kiln_coro_current()) return KILN_ESTATE;
     kc->status = 101;
     kc->state = KILN_CONN_SENT;
     int rc = write_101(c, kc, protocol);
@@ -80,9 +84,11 @@ int kiln__srv_upgrade_take(srv_conn_t *c)
     if (extra && !bytes) return 0;
     if (extra) memcpy(bytes, c->rbuf + head, extra);
     int fd = c->io.fd;
+    void *io_ctx = c->tls;
     kiln_io_stop(&c->io);
     c->io.fd = -1;
-    p->ops->start(p->ud, fd, bytes, extra);
+    c->tls = NULL;
+    p->ops->start(p->ud, fd, c->ops->upgrade_io, io_ctx, bytes, extra);
     free(bytes);
     return 1;
 }
