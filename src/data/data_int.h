@@ -12,6 +12,18 @@
 
 typedef struct kiln__db_conn kiln__db_conn_t; /* an adapter's connection */
 
+/* Where exec_into decodes rows: structs of schema s at recs (zeroed), room
+ * for cap of them. With grow set, recs may start NULL and is replaced by a
+ * bigger zeroed array in the arena as rows come; without it, rows past cap
+ * are counted in out->n_rows but not decoded. */
+typedef struct kiln_schema kiln_schema_t;
+typedef struct kiln__into {
+    const kiln_schema_t *s;
+    char *recs;
+    size_t cap;
+    bool grow;
+} kiln__into_t;
+
 /* An adapter. exec with conn == NULL lets the adapter choose a connection
  * (SQLite: a reader for a read, the writer for a write; PostgreSQL: a pooled
  * one for the one statement); with a conn it runs there (a transaction).
@@ -34,6 +46,11 @@ typedef struct kiln__db_adapter {
        NULL: the repo runs them one by one through exec. Returns 0 or the first error. */
     int (*exec_batch)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n,
                       kiln_rows_t *out);
+    /* exec with the rows decoded straight into structs (into), without out->vals
+       or out->cols; NULL: the repo runs exec and decodes the values
+       (kiln__repo_query_into). */
+    int (*exec_into)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
+                     size_t n, kiln__into_t *into, kiln_rows_t *out);
 } kiln__db_adapter_t;
 
 extern const kiln__db_adapter_t kiln__sqlite_adapter;
@@ -51,6 +68,19 @@ struct kiln_repo {
 /* kiln_repo_query with a telemetry source name (a table, or "raw"). */
 int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
                      const kiln_val_t *params, size_t n, kiln_rows_t **out);
+
+/* kiln__repo_query with the rows decoded into into's structs (kiln__into_t).
+ * Returns the number of rows, as kiln__repo_query. */
+int kiln__repo_query_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
+                          const kiln_val_t *params, size_t n, kiln__into_t *into, kiln_rows_t **out);
+
+/* n statements that each read one row of schema s, decoded into recs + i *
+ * s->size (zeroed): through exec_into one by one where the adapter has it and
+ * no batch, else as one kiln__repo_query_batch (a PostgreSQL pipeline) with
+ * each single-row result decoded. (*out)[i].n_rows tells how many rows
+ * statement i found. Returns 0 or the first error. */
+int kiln__repo_batch_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
+                          const kiln_schema_t *s, char *recs, kiln_rows_t **out);
 
 /* kiln_repo_query_batch with a telemetry source name. */
 int kiln__repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
@@ -111,6 +141,8 @@ void kiln__lock_destroy(kiln__lock_t *l);
 /* Returns 0 once held, or KILN_ESTATE when the caller holds it already. */
 int kiln__lock_acquire(kiln__lock_t *l);
 void kiln__lock_release(kiln__lock_t *l);
+/* Whether the caller holds l. */
+bool kiln__lock_mine(kiln__lock_t *l);
 /* The caller's identity: its coroutine, or its thread. */
 const void *kiln__self_id(void);
 

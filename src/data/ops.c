@@ -34,29 +34,40 @@ static int schema_sql(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s
     return rc;
 }
 
-static int run_query(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, kiln_rows_t **rows)
+/* q's SQL and parameters: a bare kiln_from from the SQL cache, else compiled. */
+static int query_sql(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, const char **sql,
+                     const kiln_val_t **p, size_t *n)
 {
-    const char *sql;
-    const kiln_val_t *p = NULL;
-    size_t n = 0;
-    int rc = kiln__query_bare(q) ? schema_sql(repo, a, kiln_query_schema(q), KILN__SQL_ALL, &sql)
-                                 : kiln_query_compile(q, kiln_repo_dialect(repo), &sql, &p, &n);
-    if (rc < 0) return rc;
-    return kiln__repo_query(repo, a, kiln_query_table(q), sql, p, n, rows);
+    *p = NULL;
+    *n = 0;
+    return kiln__query_bare(q) ? schema_sql(repo, a, kiln_query_schema(q), KILN__SQL_ALL, sql)
+                               : kiln_query_compile(q, kiln_repo_dialect(repo), sql, p, n);
 }
 
 int kiln_repo_rows(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, kiln_rows_t **out)
 {
-    return run_query(repo, a, q, out);
+    const char *sql;
+    const kiln_val_t *p;
+    size_t n;
+    int rc = query_sql(repo, a, q, &sql, &p, &n);
+    return rc < 0 ? rc : kiln__repo_query(repo, a, kiln_query_table(q), sql, p, n, out);
 }
 
+/* Rows are decoded straight into the structs (kiln__repo_query_into). */
 int kiln_repo_all(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, void **out)
 {
     const kiln_schema_t *s = kiln_query_schema(q);
     if (!s) return KILN_EINVAL;
-    kiln_rows_t *rows;
-    int rc = run_query(repo, a, q, &rows);
-    return rc < 0 ? rc : kiln__decode_rows(s, rows, a, out);
+    const char *sql;
+    const kiln_val_t *p;
+    size_t n;
+    int rc = query_sql(repo, a, q, &sql, &p, &n);
+    if (rc < 0) return rc;
+    kiln__into_t into = { .s = s, .grow = true };
+    if ((rc = kiln__repo_query_into(repo, a, kiln_query_table(q), sql, p, n, &into, NULL)) < 0) return rc;
+    if (!into.recs && !(into.recs = kiln_arena_calloc(a, s->size))) return KILN_ENOMEM; /* zero rows */
+    *out = into.recs;
+    return rc;
 }
 
 int kiln_repo_one(kiln_repo_t *repo, kiln_arena_t *a, const kiln_query_t *q, void **out)
@@ -85,12 +96,12 @@ int kiln_repo_get(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *s, in
     int rc = schema_sql(repo, a, s, KILN__SQL_GET, &sql);
     if (rc < 0) return rc;
     kiln_val_t key = KILN_VINT(id);
+    kiln__into_t into = { s, kiln_arena_calloc(a, s->size), 1, false };
+    if (!into.recs) return KILN_ENOMEM;
     kiln_rows_t *rows;
-    if ((rc = kiln__repo_query(repo, a, s->table, sql, &key, 1, &rows)) < 0) return rc;
+    if ((rc = kiln__repo_query_into(repo, a, s->table, sql, &key, 1, &into, &rows)) < 0) return rc;
     if (rows->n_rows != 1) return rows->n_rows ? KILN_EMULTIPLE : KILN_ENOENT;
-    void *rec;
-    if ((rc = kiln__decode_rows(s, rows, a, &rec)) < 0) return rc;
-    *out = rec;
+    *out = into.recs;
     return 0;
 }
 
@@ -109,11 +120,9 @@ int kiln_repo_get_many(kiln_repo_t *repo, kiln_arena_t *a, const kiln_schema_t *
         st[i] = (kiln_stmt_t){ sql, &vals[i], 1 };
     }
     kiln_rows_t *rows;
-    if ((rc = kiln__repo_query_batch(repo, a, s->table, st, n, &rows)) < 0) return rc;
-    for (size_t i = 0; i < n; i++) {
+    if ((rc = kiln__repo_batch_into(repo, a, s->table, st, n, s, recs, &rows)) < 0) return rc;
+    for (size_t i = 0; i < n; i++)
         if (rows[i].n_rows != 1) return rows[i].n_rows ? KILN_EMULTIPLE : KILN_ENOENT;
-        if ((rc = kiln__decode_into(s, &rows[i], a, recs + i * s->size)) < 0) return rc;
-    }
     *out = recs;
     return 0;
 }

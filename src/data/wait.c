@@ -72,6 +72,15 @@ int kiln__lock_acquire(kiln__lock_t *l)
     return 0;
 }
 
+bool kiln__lock_mine(kiln__lock_t *l)
+{
+    const void *me = kiln__self_id();
+    pthread_mutex_lock(&l->mu);
+    bool mine = l->held && l->owner == me;
+    pthread_mutex_unlock(&l->mu);
+    return mine;
+}
+
 void kiln__lock_release(kiln__lock_t *l)
 {
     pthread_mutex_lock(&l->mu);

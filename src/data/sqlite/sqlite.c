@@ -4,7 +4,11 @@
  * Writes: one connection (the writer) guarded by a FIFO lock that parks
  * coroutines. Its statements run on the blocking pool (kiln_blocking), since a
  * commit may fsync and a write may wait for another process's lock; a
- * transaction holds the lock from BEGIN IMMEDIATE to COMMIT.
+ * transaction holds the lock from BEGIN IMMEDIATE to COMMIT. Writes from
+ * coroutines outside a transaction are batched: they queue while the writer is
+ * busy, and one coroutine (the leader) takes the whole queue to the pool in
+ * one hand-off, consecutive INSERT/UPDATE/DELETEs sharing one transaction
+ * (group commit), each statement's result its own (run_group).
  *
  * Reads outside a transaction run on the calling scheduler's thread, on a
  * reader connection of that scheduler's own free list (only that thread
@@ -23,21 +27,32 @@
  * Connections cache prepared statements by SQL text (STMT_CACHE slots,
  * replaced on collision). Every connection is owned by the adapter state and
  * closed by close(), which must run when no call is in flight. */
-#include "data/data_int.h"
+#include "data/schema_int.h"
 
+#include <ctype.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "kiln/telemetry.h"
 
 #define STMT_CACHE 64
 #define MAX_SCHEDS 256
 
-/* sql is the entry's own copy, or (stable) the SQL cache's text itself. */
+/* sql is the entry's own copy, or (stable) the SQL cache's text itself.
+ * map (owned) gives each result column's field of schema map_for, for
+ * decoding straight into structs; built once per statement and schema, and
+ * again when SQLite re-prepared the statement (a schema change may have
+ * changed its columns). */
 typedef struct cached_stmt {
     const char *sql;
     sqlite3_stmt *st;
     bool stable;
+    const kiln_schema_t *map_for;
+    const kiln_field_t **map;
+    int map_n, map_reprepared;
 } cached_stmt_t;
 
 typedef struct sq_state sq_state_t;
@@ -48,7 +63,8 @@ struct kiln__db_conn {
     kiln__db_conn_t *next_free; /* in a free list */
     kiln__db_conn_t *next_all;  /* in owner->all */
     cached_stmt_t cache[STMT_CACHE];
-    int64_t deadline_ns;        /* inline reads: interrupt past this (0 = never) */
+    bool budgeted;              /* an inline read: interrupt it past the budget */
+    int64_t deadline_ns;        /* set by the first progress call of a budgeted read (0 = not yet) */
     int64_t busy_since_ns;
     bool moved;                 /* the progress handler interrupted an inline read */
 };
@@ -58,6 +74,9 @@ struct sq_state {
     int busy_timeout_ms, budget_ms;
     kiln__db_conn_t *writer;
     kiln__lock_t wlock;
+    pthread_mutex_t qmu;          /* guards the writer queue and leading */
+    struct wjob *qhead, *qtail;   /* coroutines' writes waiting for the writer */
+    bool leading;                 /* a coroutine leads a group; always set while the queue is not empty */
     pthread_mutex_t mu; /* guards all and pool */
     kiln__db_conn_t *all, *pool;
     kiln__db_conn_t *sched_free[MAX_SCHEDS];
@@ -78,7 +97,11 @@ static int on_busy(void *ud, int count)
 static int on_progress(void *ud)
 {
     kiln__db_conn_t *c = ud;
-    if (c->deadline_ns && kiln_now_ns() > c->deadline_ns) {
+    if (!c->budgeted) return 0;
+    /* The budget starts at the first call (1000 VM steps in): short reads never read the clock. */
+    int64_t now = kiln_now_ns();
+    if (!c->deadline_ns) c->deadline_ns = now + (int64_t)c->owner->budget_ms * 1000000;
+    else if (now > c->deadline_ns) {
         c->moved = true;
         return 1;
     }
@@ -124,6 +147,7 @@ static void conn_close(kiln__db_conn_t *c)
     for (int i = 0; i < STMT_CACHE; i++) {
         sqlite3_finalize(c->cache[i].st);
         if (!c->cache[i].stable) free((char *)c->cache[i].sql);
+        free(c->cache[i].map);
     }
     sqlite3_close(c->db);
     free(c);
@@ -138,12 +162,12 @@ static unsigned hash_sql(const char *s)
 
 /* A prepared statement for sql, from the cache or new; owned by c. A text of
  * the SQL cache (kiln__sql_stable) is found by its address alone. */
-static int prepare(kiln__db_conn_t *c, const char *sql, sqlite3_stmt **out)
+static int prepare(kiln__db_conn_t *c, const char *sql, cached_stmt_t **out)
 {
     bool stable = kiln__sql_stable(sql);
     cached_stmt_t *e = &c->cache[(stable ? (unsigned)((uintptr_t)sql >> 3) * 2654435761u : hash_sql(sql)) % STMT_CACHE];
     if (e->st && (e->sql == sql || (!stable && !strcmp(e->sql, sql)))) {
-        *out = e->st;
+        *out = e;
         return 0;
     }
     sqlite3_stmt *st;
@@ -151,11 +175,24 @@ static int prepare(kiln__db_conn_t *c, const char *sql, sqlite3_stmt **out)
     if (!st) return KILN_EINVAL; /* empty SQL */
     sqlite3_finalize(e->st);
     if (!e->stable) free((char *)e->sql);
-    e->sql = stable ? sql : kiln_xstrdup(sql);
-    e->stable = stable;
-    e->st = st;
-    *out = st;
+    free(e->map);
+    *e = (cached_stmt_t){ .sql = stable ? sql : kiln_xstrdup(sql), .st = st, .stable = stable };
+    *out = e;
     return 0;
+}
+
+/* e's column-to-field map for schema s (by column name; NULL for a column no
+ * field has), rebuilt only when the schema or the statement changed. */
+static void map_columns(cached_stmt_t *e, const kiln_schema_t *s)
+{
+    int nc = sqlite3_column_count(e->st);
+    int reprepared = sqlite3_stmt_status(e->st, SQLITE_STMTSTATUS_REPREPARE, 0);
+    if (e->map_for == s && e->map_n == nc && e->map_reprepared == reprepared) return;
+    e->map = kiln_xrealloc(e->map, (size_t)(nc ? nc : 1) * sizeof *e->map);
+    for (int i = 0; i < nc; i++) e->map[i] = kiln_schema_field(s, sqlite3_column_name(e->st, i), NULL);
+    e->map_for = s;
+    e->map_n = nc;
+    e->map_reprepared = reprepared;
 }
 
 /* ---- running one statement ---- */
@@ -225,18 +262,33 @@ static int copy_cell(sqlite3_stmt *st, int col, kiln_arena_t *a, kiln_val_t *v)
     }
 }
 
+/* A statement's end: its error, or the row count (a write without rows:
+ * its change count). */
+static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, size_t n, kiln_rows_t *out)
+{
+    if (rc == SQLITE_NOMEM) return KILN_ENOMEM;
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_INTERRUPT && c->moved) return KILN_EAGAIN;
+        map_error(c, &out->error);
+        return kiln__rc_for(out->error.kind);
+    }
+    bool ro = sqlite3_stmt_readonly(st);
+    if (!ro) out->changes = sqlite3_changes64(c->db);
+    return (int)(ro || n ? n : (size_t)out->changes);
+}
+
 /* Collects rows into a vector on the stack, or on the heap past STACK_VALS
  * cells (its size is unknown until the end), then moves it into the arena
  * with the column names (one allocation). */
 #define STACK_VALS 64
-static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, kiln_rows_t *out)
+static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool timed, kiln_rows_t *out)
 {
     int nc = sqlite3_column_count(st), rc;
     size_t per = nc ? (size_t)nc : 1, n = 0, cap = STACK_VALS / per;
     kiln_val_t stack[STACK_VALS], *v = stack;
     int64_t decode = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t0 = kiln_now_ns();
+        int64_t t0 = timed ? kiln_now_ns() : 0;
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             if (v == stack) v = memcpy(kiln_xmalloc(cap * per * sizeof *v), stack, n * per * sizeof *v);
@@ -248,7 +300,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, kiln_r
                 break;
             }
         n++;
-        decode += kiln_now_ns() - t0;
+        if (timed) decode += kiln_now_ns() - t0;
         if (rc == SQLITE_NOMEM) break;
     }
     out->decode_ns += decode;
@@ -256,12 +308,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, kiln_r
     if (rc == SQLITE_DONE && !(dst = kiln__rows_alloc(a, out, n, (size_t)nc))) rc = SQLITE_NOMEM;
     if (dst && n && nc) memcpy(dst, v, n * per * sizeof *v);
     if (v != stack) free(v);
-    if (rc == SQLITE_NOMEM) return KILN_ENOMEM;
-    if (rc != SQLITE_DONE) {
-        if (rc == SQLITE_INTERRUPT && c->moved) return KILN_EAGAIN;
-        map_error(c, &out->error);
-        return kiln__rc_for(out->error.kind);
-    }
+    if (rc != SQLITE_DONE) return finish(c, st, rc, n, out);
     size_t text = 0;
     for (int i = 0; i < nc; i++) text += strlen(sqlite3_column_name(st, i)) + 1;
     out->cols = kiln_arena_alloc(a, per * sizeof(char *) + text);
@@ -273,36 +320,83 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, kiln_r
         out->cols[i] = memcpy(names, name, len);
         names += len;
     }
-    bool ro = sqlite3_stmt_readonly(st);
-    if (!ro) out->changes = sqlite3_changes64(c->db);
-    return (int)(ro || n ? n : (size_t)out->changes);
+    return finish(c, st, rc, n, out);
 }
 
+/* Decodes rows straight from the statement into structs (into): each mapped
+ * cell through kiln__field_set, no row vector, no column names. A cell the
+ * field cannot take (an unparsable UTC) fails the call with KILN_EINVAL. */
+static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, kiln__into_t *into, bool timed,
+                        kiln_rows_t *out)
+{
+    sqlite3_stmt *st = e->st;
+    map_columns(e, into->s);
+    size_t n = 0, size = into->s->size;
+    int nc = e->map_n, rc, bad = 0;
+    int64_t decode = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t0 = timed ? kiln_now_ns() : 0;
+        if (n == into->cap && into->grow) {
+            size_t cap = into->cap ? into->cap * 2 : 8;
+            char *recs = kiln_arena_calloc(a, cap * size);
+            if (!recs) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            if (n) memcpy(recs, into->recs, n * size);
+            into->recs = recs, into->cap = cap;
+        }
+        char *rec = n < into->cap ? into->recs + n * size : NULL;
+        for (int i = 0; rec && i < nc && !bad; i++) {
+            kiln_val_t v;
+            if (!e->map[i]) continue;
+            if ((bad = copy_cell(st, i, a, &v)) == 0) bad = kiln__field_set(e->map[i], rec, &v, a);
+        }
+        n++;
+        if (timed) decode += kiln_now_ns() - t0;
+        if (bad) break;
+    }
+    out->decode_ns += decode;
+    out->n_rows = n;
+    out->n_cols = (size_t)nc;
+    if (bad) {
+        sqlite3_reset(st);
+        kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a column's value does not fit its schema field");
+        return bad == KILN_ENOMEM ? bad : KILN_EINVAL;
+    }
+    return finish(c, st, rc, n, out);
+}
+
+/* One statement to run: into set decodes into structs (collect_into); timed
+ * (a telemetry handler listens) measures the query and decode phases. */
 typedef struct job {
     kiln__db_conn_t *c;
     kiln_arena_t *a;
     const char *sql;
     const kiln_val_t *params;
     size_t n;
+    kiln__into_t *into;
+    bool timed;
     kiln_rows_t *out;
 } job_t;
 
 static int run(void *arg)
 {
     job_t *j = arg;
-    sqlite3_stmt *st;
-    int64_t t0 = kiln_now_ns();
-    int rc = prepare(j->c, j->sql, &st);
+    cached_stmt_t *e;
+    int64_t t0 = j->timed ? kiln_now_ns() : 0;
+    int rc = prepare(j->c, j->sql, &e);
     if (rc == KILN_EDB) {
         map_error(j->c, &j->out->error);
         return rc;
     }
     if (rc < 0) return rc;
-    rc = bind_params(st, j->params, j->n);
-    if (rc == 0) rc = collect(j->c, st, j->a, j->out);
+    rc = bind_params(e->st, j->params, j->n);
+    if (rc == 0) rc = j->into ? collect_into(j->c, e, j->a, j->into, j->timed, j->out)
+                              : collect(j->c, e->st, j->a, j->timed, j->out);
     else kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL, "wrong number or kind of parameters");
-    sqlite3_reset(st); /* the bindings stay: the next run binds every parameter */
-    j->out->query_ns += kiln_now_ns() - t0 - j->out->decode_ns;
+    sqlite3_reset(e->st); /* the bindings stay: the next run binds every parameter */
+    if (j->timed) j->out->query_ns += kiln_now_ns() - t0 - j->out->decode_ns;
     return rc;
 }
 
@@ -330,7 +424,6 @@ static kiln__db_conn_t *take_pool_reader(sq_state_t *s)
 
 static void give_pool_reader(sq_state_t *s, kiln__db_conn_t *c)
 {
-    c->deadline_ns = 0;
     pthread_mutex_lock(&s->mu);
     c->next_free = s->pool;
     s->pool = c;
@@ -358,7 +451,7 @@ static kiln__db_conn_t *take_sched_reader(sq_state_t *s, int idx)
 
 static void give_sched_reader(sq_state_t *s, int idx, kiln__db_conn_t *c)
 {
-    c->deadline_ns = 0;
+    c->budgeted = false;
     c->next_free = s->sched_free[idx];
     s->sched_free[idx] = c;
 }
@@ -367,31 +460,180 @@ static void give_sched_reader(sq_state_t *s, int idx, kiln__db_conn_t *c)
 static int inline_read(sq_state_t *s, int idx, kiln__db_conn_t *c, job_t *j)
 {
     c->moved = false;
-    c->deadline_ns = kiln_now_ns() + (int64_t)s->budget_ms * 1000000;
+    c->budgeted = true;
+    c->deadline_ns = 0;
     j->c = c;
     int rc = run(j);
     give_sched_reader(s, idx, c);
     if (rc != KILN_EAGAIN || !c->moved) return rc;
     kiln_rows_t fresh = { .queue_ns = j->out->queue_ns, .query_ns = j->out->query_ns };
     *j->out = fresh;
+    if (j->into) { /* start the structs over */
+        if (j->into->grow) j->into->recs = NULL, j->into->cap = 0;
+        else memset(j->into->recs, 0, j->into->cap * j->into->s->size);
+    }
     return pool_read(s, j);
 }
 
 /* ---- writer ---- */
 
+/* From a plain thread: the writer lock, then the statement right here. */
 static int write_locked(sq_state_t *s, job_t *j)
 {
     int64_t t0 = kiln_now_ns();
     int rc = kiln__lock_acquire(&s->wlock);
-    if (rc < 0) {
-        kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL,
-                      "write outside the transaction this coroutine holds: use the transaction's repo handle");
-        return rc;
-    }
+    if (rc < 0) return rc; /* a thread holding a transaction is told by the caller */
     j->out->queue_ns += kiln_now_ns() - t0;
     j->c = s->writer;
-    rc = run_blocking(j);
+    rc = run(j);
     kiln__lock_release(&s->wlock);
+    return rc;
+}
+
+/* A coroutine's write waiting in the writer queue (on its stack). */
+typedef struct wjob {
+    job_t *j;
+    kiln_coro_t *coro;
+    struct wjob *next;
+    int64_t queued_ns;
+    int rc;
+} wjob_t;
+
+enum { WAKE_DONE = 1, WAKE_LEAD = 2 };
+#define MAX_GROUP 128 /* statements per hand-off: bounds one group transaction */
+
+/* Whether sql is a single INSERT/UPDATE/DELETE/REPLACE: a statement that can
+ * share a transaction with others (no transaction control, no PRAGMA, no DDL,
+ * no VACUUM). */
+static bool is_dml(const char *sql)
+{
+    static const char *const kw[] = { "INSERT", "UPDATE", "DELETE", "REPLACE" };
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r') sql++;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(kw); i++) {
+        size_t n = strlen(kw[i]);
+        if (!strncasecmp(sql, kw[i], n) && !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+            return true;
+    }
+    return false;
+}
+
+/* Runs w again on its own, in autocommit (its group transaction did not commit). */
+static void rerun_alone(wjob_t *w)
+{
+    kiln_rows_t fresh = { .queue_ns = w->j->out->queue_ns };
+    *w->j->out = fresh;
+    w->rc = run(w->j);
+}
+
+typedef struct group {
+    sq_state_t *s;
+    wjob_t *head; /* n jobs linked by next */
+    size_t n;
+} group_t;
+
+/* On the blocking pool, holding the writer lock: runs a group in order, each
+ * run of two or more consecutive DML statements in one transaction (group
+ * commit), the others alone. Each statement's result is its own: a failed one
+ * is rolled back by SQLite on its own (statement journal) and the transaction
+ * goes on. When the transaction itself ends without committing (an error that
+ * rolls it back, such as RAISE(ROLLBACK), or a failed COMMIT), the statements
+ * it held run again one by one, as they would have without grouping. */
+static int run_group(void *arg)
+{
+    group_t *g = arg;
+    kiln__db_conn_t *c = g->s->writer;
+    for (wjob_t *w = g->head; w; w = w->next) w->j->c = c;
+    wjob_t *w = g->head;
+    while (w) {
+        wjob_t *end = w;
+        size_t len = 0;
+        while (end && is_dml(end->j->sql)) end = end->next, len++;
+        if (len < 2 || conn_exec(c, "BEGIN IMMEDIATE") < 0) {
+            w->rc = run(w->j);
+            w = w->next;
+            continue;
+        }
+        wjob_t *k = w;
+        for (; k != end; k = k->next) {
+            k->rc = run(k->j);
+            if (k->rc < 0 && sqlite3_get_autocommit(c->db)) break; /* the error ended the transaction */
+        }
+        bool committed = k == end && conn_exec(c, "COMMIT") == 0;
+        if (!committed) {
+            if (!sqlite3_get_autocommit(c->db)) conn_exec(c, "ROLLBACK");
+            for (wjob_t *r = w; r != k; r = r->next) rerun_alone(r);
+            if (k != end) k = k->next; /* the failing statement keeps its own error */
+        }
+        w = k;
+    }
+    return 0;
+}
+
+/* Leads one group: takes the writer lock (a transaction may hold it), takes
+ * up to MAX_GROUP queued writes (the leader's own is first), runs them in one
+ * hand-off to the blocking pool, wakes their coroutines and makes the next
+ * queued write's coroutine the leader. */
+static void lead_group(sq_state_t *s)
+{
+    kiln__lock_acquire(&s->wlock); /* cannot be ours: write_grouped checked */
+    group_t g = { .s = s };
+    pthread_mutex_lock(&s->qmu);
+    g.head = s->qhead;
+    wjob_t *last = g.head;
+    for (g.n = 1; g.n < MAX_GROUP && last->next; g.n++) last = last->next;
+    s->qhead = last->next;
+    if (!s->qhead) s->qtail = NULL;
+    last->next = NULL;
+    pthread_mutex_unlock(&s->qmu);
+    int64_t now = kiln_now_ns();
+    for (wjob_t *w = g.head; w; w = w->next) w->j->out->queue_ns += now - w->queued_ns;
+    int rc = kiln_blocking(run_group, &g);
+    kiln__lock_release(&s->wlock);
+    for (wjob_t *w = g.head; rc < 0 && w; w = w->next) {
+        w->rc = rc;
+        kiln__err_set(&w->j->out->error, KILN_DBERR_OTHER, NULL, "blocking pool queue full");
+    }
+    pthread_mutex_lock(&s->qmu);
+    wjob_t *next_leader = s->qhead;
+    if (!next_leader) s->leading = false;
+    pthread_mutex_unlock(&s->qmu);
+    for (wjob_t *w = g.head->next, *after; w; w = after) { /* not the leader's own (first) */
+        after = w->next; /* w's stack is gone once its coroutine runs */
+        kiln_coro_wake(w->coro, WAKE_DONE);
+    }
+    if (next_leader) kiln_coro_wake(next_leader->coro, WAKE_LEAD);
+}
+
+/* A write from a coroutine: queued for the writer. The first coroutine to
+ * find no leader leads (lead_group); the others park until their statement
+ * ran, or until they are made the next leader. */
+static int write_grouped(sq_state_t *s, job_t *j)
+{
+    if (kiln__lock_mine(&s->wlock)) {
+        kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL,
+                      "write outside the transaction this coroutine holds: use the transaction's repo handle");
+        return KILN_ESTATE;
+    }
+    wjob_t w = { .j = j, .coro = kiln_coro_current(), .queued_ns = kiln_now_ns() };
+    pthread_mutex_lock(&s->qmu);
+    if (s->qtail) s->qtail->next = &w;
+    else s->qhead = &w;
+    s->qtail = &w;
+    bool lead = !s->leading;
+    s->leading = true;
+    pthread_mutex_unlock(&s->qmu);
+    if (lead || kiln_coro_park() == WAKE_LEAD) lead_group(s);
+    return w.rc;
+}
+
+/* A statement for the writer, outside a transaction. */
+static int write(sq_state_t *s, job_t *j)
+{
+    if (kiln_coro_current()) return write_grouped(s, j);
+    int rc = write_locked(s, j);
+    if (rc == KILN_ESTATE)
+        kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL,
+                      "write outside the transaction this thread holds: use the transaction's repo handle");
     return rc;
 }
 
@@ -399,30 +641,37 @@ static int write_locked(sq_state_t *s, job_t *j)
  * the real run reuses it). */
 static bool is_read(kiln__db_conn_t *c, const char *sql)
 {
-    sqlite3_stmt *st;
-    return prepare(c, sql, &st) == 0 && sqlite3_stmt_readonly(st);
+    cached_stmt_t *e;
+    return prepare(c, sql, &e) == 0 && sqlite3_stmt_readonly(e->st);
 }
 
-static int sq_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
-                   size_t n, kiln_rows_t *out)
+static int sq_exec_into(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql,
+                        const kiln_val_t *params, size_t n, kiln__into_t *into, kiln_rows_t *out)
 {
     sq_state_t *s = state;
-    job_t j = { .c = conn, .a = a, .sql = sql, .params = params, .n = n, .out = out };
+    job_t j = { .c = conn, .a = a, .sql = sql, .params = params, .n = n, .into = into,
+                .timed = kiln_telemetry_enabled(KILN_REPO_EVENT), .out = out };
     if (conn) return run_blocking(&j);
-    if (!s->path) return write_locked(s, &j);
+    if (!s->path) return write(s, &j);
     kiln_sched_t *sched = kiln_coro_current() ? kiln_sched_current() : NULL;
     int idx = sched ? kiln_sched_index(sched) : -1;
     kiln__db_conn_t *c = idx >= 0 && idx < MAX_SCHEDS ? take_sched_reader(s, idx) : NULL;
     if (c) {
         if (is_read(c, sql)) return inline_read(s, idx, c, &j);
         give_sched_reader(s, idx, c);
-        return write_locked(s, &j);
+        return write(s, &j);
     }
     c = take_pool_reader(s);
-    if (!c) return write_locked(s, &j);
+    if (!c) return write(s, &j);
     bool rd = is_read(c, sql);
     give_pool_reader(s, c);
-    return rd ? pool_read(s, &j) : write_locked(s, &j);
+    return rd ? pool_read(s, &j) : write(s, &j);
+}
+
+static int sq_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
+                   size_t n, kiln_rows_t *out)
+{
+    return sq_exec_into(state, conn, a, sql, params, n, NULL, out);
 }
 
 /* ---- adapter ---- */
@@ -452,6 +701,7 @@ static void sq_close(void *state)
         conn_close(c);
     }
     kiln__lock_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->qmu);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -464,6 +714,7 @@ static int sq_open(const kiln_db_url_t *url, void **state, char *err, size_t err
     s->busy_timeout_ms = url->busy_timeout_ms;
     s->budget_ms = url->inline_budget_ms;
     kiln__lock_init(&s->wlock);
+    pthread_mutex_init(&s->qmu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     int rc = conn_open(s, &s->writer, err, errlen);
     if (rc == 0 && s->path && conn_exec(s->writer, "PRAGMA journal_mode=WAL") < 0) {
@@ -488,4 +739,5 @@ const kiln__db_adapter_t kiln__sqlite_adapter = {
     .checkout = sq_checkout,
     .checkin = sq_checkin,
     .exec = sq_exec,
+    .exec_into = sq_exec_into,
 };

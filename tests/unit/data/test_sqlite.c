@@ -1,6 +1,10 @@
 /* SQLite's threading model under load (docs/adr/0020):
  *  - a long read started on a scheduler thread moves to the blocking pool,
  *    so other coroutines on that scheduler keep running (issue 4 §1);
+ *  - writes from many coroutines at once are grouped (one hand-off, one
+ *    transaction per group) and still each get their own result: a unique
+ *    violation or a trigger's RAISE(ROLLBACK) in the middle of a group fails
+ *    that statement alone, the others are stored;
  *  - D4: several writer processes on one file get busy retries, never
  *    SQLITE_BUSY errors or lost rows, and the file passes integrity_check. */
 #include <sys/wait.h>
@@ -94,9 +98,58 @@ static void test_d4_concurrent_writer_processes(void)
     kiln_arena_destroy(&a);
 }
 
+enum { GW = 8, GN = 40 };
+static int group_done, group_bad, dup_rc, boom_rc;
+static kiln_db_error_t dup_err;
+
+/* Writer w: GN inserts with ids w*1000+i; writer 3 repeats an id at i == 20,
+ * writer 5 inserts a row the trigger rolls back at i == 20. */
+static void group_writer(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    kiln_arena_t a;
+    kiln_arena_init(&a, 0);
+    for (int i = 0; i < GN; i++) {
+        int64_t id = w * 1000 + (w == 3 && i == 20 ? 19 : i);
+        const char *name = w == 5 && i == 20 ? "boom" : "g";
+        kiln_val_t p[] = { KILN_VINT(id), KILN_VTEXT(name) };
+        kiln_rows_t *r;
+        int rc = kiln_repo_query(dt_repo, &a, "INSERT INTO tags (id, name) VALUES (?, ?)", p, 2, &r);
+        if (w == 3 && i == 20) dup_rc = rc, dup_err = r->error;
+        else if (w == 5 && i == 20) boom_rc = rc;
+        else group_bad += rc != 1 || r->changes != 1;
+        kiln_arena_reset(&a);
+    }
+    kiln_arena_destroy(&a);
+    group_done++;
+}
+
+static void test_group_commit_reports_each_statement(void)
+{
+    kiln_arena_t a;
+    kiln_arena_init(&a, 0);
+    KT_ASSERT(kiln_repo_query(dt_repo, &a,
+                              "CREATE TRIGGER boom BEFORE INSERT ON tags WHEN NEW.name = 'boom' "
+                              "BEGIN SELECT RAISE(ROLLBACK, 'boom'); END",
+                              NULL, 0, NULL) >= 0);
+    for (int w = 1; w <= GW; w++) kiln_coro_start(group_writer, (void *)(intptr_t)w);
+    while (group_done < GW) kiln_sleep(1);
+    KT_ASSERT_EQ_INT(group_bad, 0);
+    KT_ASSERT_EQ_INT(dup_rc, KILN_ECONSTRAINT);
+    KT_ASSERT_EQ_INT(dup_err.kind, KILN_DBERR_UNIQUE);
+    KT_ASSERT_EQ_INT(boom_rc, KILN_EDB);
+    kiln_rows_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &a, "SELECT count(*) FROM tags WHERE name = 'g'", NULL, 0, &r), 1);
+    KT_ASSERT_EQ_INT(kiln_rows_at(r, 0, 0)->i, GW * GN - 2);
+    kiln_repo_query(dt_repo, &a, "DROP TRIGGER boom", NULL, 0, NULL);
+    KT_ASSERT_EQ_INT(kiln_repo_query(dt_repo, &a, "DELETE FROM tags", NULL, 0, NULL), GW * GN - 2);
+    kiln_arena_destroy(&a);
+}
+
 static void body(void)
 {
     KT_RUN(test_long_read_leaves_the_scheduler);
+    KT_RUN(test_group_commit_reports_each_statement);
 }
 
 int main(void)
