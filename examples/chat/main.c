@@ -14,7 +14,9 @@
  *                  else the user_id connect param; else refused): tracks ID,
  *                  pushes presence_state after the ok reply, and every join
  *                  and leave goes out as presence_diff;
- *   anything else  {"reason":"unmatched topic"} (the socket answers it). */
+ *   anything else  {"reason":"unmatched topic"} (the socket answers it);
+ *   on SIGTERM     after the HTTP drain, every WebSocket gets a close 1001
+ *                  and every long-poll session ends (the socket drainer). */
 #include "kiln/app.h"
 #include "kiln/channel.h"
 #include "kiln/plugs.h"
@@ -128,7 +130,8 @@ static const kiln_channel_route_t channels[] = {
     { "presence:*", &lobby_channel },
 };
 
-static const kiln_socket_conf_t user_socket = { .channels = channels, .n_channels = KILN_ARRAY_LEN(channels) };
+/* Not const: configure bounds the socket drain by KILN_DRAIN_TIMEOUT. */
+static kiln_socket_conf_t user_socket = { .channels = channels, .n_channels = KILN_ARRAY_LEN(channels) };
 
 static int socket_ws(kiln_conn_t *c)
 {
@@ -173,11 +176,15 @@ static int configure(const kiln_config_t *cfg)
     snprintf(index_path, sizeof index_path, "%s/index.html", static_root);
     static_opts.from = static_root;
     endpoint.dev = cfg->dev;
+    user_socket.drainer_shutdown_ms = cfg->drain_timeout_ms; /* the sockets' drain, after the HTTP one */
     return 0;
 }
 
+/* The drainer last: stopped first, right after the HTTP drain, so channels
+ * terminate (and untrack) while presence still runs. */
 static const kiln_child_spec_t children[] = {
     { .name = "presence", .start = kiln_presence_start, .restart = KILN_RESTART_PERMANENT },
+    KILN_SOCKET_DRAINER_CHILD(&user_socket),
 };
 
 int main(int argc, char **argv)

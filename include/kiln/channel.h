@@ -82,6 +82,13 @@ typedef struct kiln_socket_conf {
     int64_t timeout_ms;       /* 60000: nothing received for this long closes the socket */
     int64_t longpoll_window_ms; /* 10000: a poll with nothing to say answers 204 */
     uint32_t max_channels;    /* 100 per socket: further joins are refused */
+    /* The socket drainer (KILN_SOCKET_DRAINER_CHILD below), as Phoenix's:
+     * sockets are closed in batches of drainer_batch_size, one batch every
+     * drainer_batch_interval_ms, and whatever is still open
+     * drainer_shutdown_ms after the drain began is dropped. */
+    uint32_t drainer_batch_size;       /* 10000 */
+    int64_t drainer_batch_interval_ms; /* 2000 */
+    int64_t drainer_shutdown_ms;       /* 30000 */
 } kiln_socket_conf_t;
 
 /* Route handlers. Mount them under any prefix (conventionally /socket):
@@ -98,6 +105,36 @@ const char *kiln_socket_id(const kiln_socket_t *s); /* or NULL */
 json_t *kiln_socket_params(const kiln_socket_t *s);
 /* Closes every socket named id on every scheduler (logout). Thread-safe. */
 void kiln_socket_disconnect(kiln_runtime_t *rt, const char *id);
+
+/* ---- Draining at shutdown ------------------------------------------------- */
+
+/* The socket drainer, a child for the app's supervisor (Phoenix's socket
+ * drainer). Upgraded WebSockets and long-poll sessions are not HTTP requests,
+ * so the server's drain does not wait for them; this child ends them. Put it
+ * LAST in kiln_app_t.children: children stop in reverse order, so it is
+ * stopped first, right after the HTTP drain and while the children the
+ * channels use (e.g. presence) still run:
+ *
+ *   static const kiln_child_spec_t children[] = {
+ *       { .name = "presence", .start = kiln_presence_start },
+ *       KILN_SOCKET_DRAINER_CHILD(&user_socket),
+ *   };
+ *
+ * Stopping it drains the sockets made with conf (the same pointer the route
+ * handlers take): each WebSocket gets a close frame 1001 "going away" and a
+ * long-poll session ends (a waiting poll answers 410), in batches (see the
+ * drainer_* fields); every channel exits (its terminate runs, presence
+ * untracks it). It returns once every such socket is freed, or at the
+ * drainer_shutdown_ms deadline, where the rest are dropped without a
+ * handshake (logged and counted). The supervisor waits for it without a
+ * limit of its own (shutdown_ms), since the drainer bounds itself. While
+ * running it holds nothing; conf must outlive it. */
+int kiln_socket_drainer_start(kiln_runtime_t *rt, void *conf, kiln_pid_t *out);
+#define KILN_SOCKET_DRAINER_CHILD(conf)                                                                     \
+    {                                                                                                       \
+        .name = "socket_drainer", .start = kiln_socket_drainer_start, .arg = (void *)(conf),                \
+        .restart = KILN_RESTART_PERMANENT, .shutdown_ms = 0x7fffffff                                       \
+    }
 
 /* ---- Inside a channel ---------------------------------------------------- */
 

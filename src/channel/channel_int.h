@@ -3,8 +3,9 @@
  *
  * Threading: a socket, its channels and their processes all live on one
  * scheduler (channels are spawned there), so none of this takes a lock; the
- * only cross-thread entries are PubSub broadcasts (shared, read-only) and
- * kiln_socket_disconnect (a task posted to each scheduler).
+ * only cross-thread entries are PubSub broadcasts (shared, read-only),
+ * kiln_socket_disconnect and the socket drainer (tasks posted to each
+ * scheduler, which walk that scheduler's registry of live sockets).
  *
  * Lifetime: the socket is refcounted: one reference for its transport, one
  * per live channel process. Closing a socket detaches its channels and asks
@@ -24,6 +25,9 @@ typedef struct sock_transport {
     int (*send_shared)(kiln_socket_t *s, kiln_pubsub_msg_t *m);
     /* Closes the connection (code: a WebSocket close code); then sock_closed. */
     void (*close)(kiln_socket_t *s, int code, const char *why);
+    /* Drops the connection now, without waiting for the peer (the drain
+     * deadline); then sock_closed. Harmless on a connection already gone. */
+    void (*abort)(kiln_socket_t *s);
     /* Frees the transport and the socket it embeds (refs reached 0). */
     void (*free)(kiln_socket_t *s);
 } sock_transport_t;
@@ -44,16 +48,18 @@ typedef struct chan_test_hooks {
 
 struct kiln_socket {
     const sock_transport_t *tr;
-    const kiln_socket_conf_t *conf;
+    const kiln_socket_conf_t *conf;       /* the transport's copy, defaults filled in */
+    const kiln_socket_conf_t *app_conf;   /* the app's (identity for its drainer) */
     kiln_runtime_t *rt;
     kiln_sched_t *sched;
     int refs;
     unsigned closed : 1;
+    unsigned drained : 1;                 /* closed by the drainer (a long-poll's closed comes later) */
     uint32_t n_chans;
     kiln_channel_t *chans;                /* joined or joining channels */
     json_t *params;                       /* connect params */
     char *id;                             /* kiln_socket_set_id, or NULL */
-    kiln_socket_t *id_prev, *id_next;     /* the scheduler's named sockets */
+    kiln_socket_t *live_prev, *live_next; /* the scheduler's registry, from init to the last unref */
     char peer[48];                        /* for log lines */
 };
 
@@ -102,6 +108,13 @@ void kiln__sock_unref(kiln_socket_t *s);
 /* Sends [jr, ref, topic, event, payload] on s. */
 int kiln__sock_push(kiln_socket_t *s, const char *jr, const char *ref, const char *topic, const char *event,
                     const json_t *payload);
+/* The drainer's walk of this scheduler's registry (drainer.c): sockets made
+ * with app_conf, which closes up to max of those still open with 1001
+ * (abort: drops all of them at once). Returns the number closed; *open gets
+ * how many are still open after it, *live how many are not yet freed. Runs
+ * on the scheduler's thread. */
+uint64_t kiln__sock_drain_here(const kiln_socket_conf_t *app_conf, uint64_t max, int abort, uint64_t *open,
+                               uint64_t *live);
 /* Runs the connect callback and check_origin for a transport request.
  * Returns 0, or the HTTP status to refuse with (403). *params gets the
  * connect params (owned). */

@@ -39,6 +39,7 @@ typedef struct lp {
     size_t queued;
     kiln_msg_t *poll;      /* a GET waiting for frames (kept), or NULL */
     kiln_ref_t poll_timer;
+    kiln_ref_t tick;       /* the pending LP_TICK, cancelled on exit (a runtime timer outlives us) */
     int64_t last_seen_ms;
     unsigned ending : 1;
 } lp_t;
@@ -139,6 +140,12 @@ static void lp_close(kiln_socket_t *s, int code, const char *why)
     lp_end((lp_t *)s, why ? why : "closed");
 }
 
+/* Ending the session is immediate already (its process exits). */
+static void lp_abort(kiln_socket_t *s)
+{
+    lp_end((lp_t *)s, "drain deadline");
+}
+
 static void lp_free(kiln_socket_t *s)
 {
     lp_t *l = (lp_t *)s;
@@ -150,7 +157,8 @@ static void lp_free(kiln_socket_t *s)
 }
 
 static const sock_transport_t lp_transport = {
-    .abi = 1, .name = "longpoll", .send = lp_send, .send_shared = lp_send_shared, .close = lp_close, .free = lp_free
+    .abi = 1, .name = "longpoll", .send = lp_send, .send_shared = lp_send_shared, .close = lp_close, .abort = lp_abort,
+    .free = lp_free
 };
 
 /* ---- The session process ------------------------------------------------------------ */
@@ -162,7 +170,7 @@ static int lp_init(kiln_proc_t *self, void *arg)
     l->pid = kiln_proc_pid(self);
     kiln__sock_init(&l->sock, &lp_transport, &l->conf, l->sock.params);
     l->last_seen_ms = kiln_loop_now_ms();
-    kiln_send_after(l->pid, kiln_msg_new(LP_TICK, NULL, 0), (uint64_t)l->conf.longpoll_window_ms / 2);
+    l->tick = kiln_send_after(l->pid, kiln_msg_new(LP_TICK, NULL, 0), (uint64_t)l->conf.longpoll_window_ms / 2);
     return 0;
 }
 
@@ -184,7 +192,7 @@ static int lp_handle(kiln_proc_t *self, kiln_msg_t *m)
         int64_t idle = kiln_loop_now_ms() - l->last_seen_ms;
         if (!l->poll && idle > l->conf.longpoll_window_ms * 3 / 2) return KILN_PROC_STOP; /* abandoned */
         if (l->poll && idle >= l->conf.longpoll_window_ms) answer_poll(l);                  /* window over: 204 */
-        kiln_send_after(l->pid, kiln_msg_new(LP_TICK, NULL, 0), (uint64_t)l->conf.longpoll_window_ms / 4);
+        l->tick = kiln_send_after(l->pid, kiln_msg_new(LP_TICK, NULL, 0), (uint64_t)l->conf.longpoll_window_ms / 4);
         return 0;
     }
     const lp_req_t *q = m->data;
@@ -211,6 +219,7 @@ static void lp_terminate(kiln_proc_t *self, int reason)
     lp_t *l = kiln_proc_state(self);
     if (!l) return;
     l->ending = 1;
+    if (l->tick) kiln_cancel_timer(l->tick);
     if (l->poll) { /* the client learns on its next poll (410) */
         reply_body(l->sock.rt, l->poll, body_status(410, NULL));
         kiln_msg_free(l->poll);
@@ -242,6 +251,7 @@ static int new_session(kiln_conn_t *c, const kiln_socket_conf_t *conf)
     lp_t *l = calloc(1, sizeof *l);
     if (!l) return send_body(c, NULL);
     kiln__sock_conf_defaults(conf, &l->conf);
+    l->sock.app_conf = conf;
     snprintf(l->sock.peer, sizeof l->sock.peer, "%.*s", (int)c->remote_ip.len, c->remote_ip.ptr);
     json_t *params;
     int st = kiln__sock_admit(c, &l->conf, &l->sock, &params);

@@ -9,17 +9,20 @@
  * again is dropped silently; a second join of a topic closes the first
  * instance (phx_close with the old join_ref, which the client ignores).
  *
- * Named sockets are kept per scheduler in a thread-local list (a socket lives
- * on one scheduler), so disconnecting an id is one posted task per scheduler. */
+ * Every live socket is kept in its scheduler's thread-local registry (a
+ * socket lives on one scheduler) from kiln__sock_init to its last unref, so
+ * disconnecting an id, or draining an app's sockets at shutdown (drainer.c),
+ * is one posted task per scheduler and takes no lock. */
 #include "channel/channel_int.h"
 #include "kiln/params.h"
+#include "kiln/websocket.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static _Thread_local kiln_socket_t *named; /* this scheduler's sockets with an id */
+static _Thread_local kiln_socket_t *live; /* this scheduler's sockets, transport started and not yet freed */
 
 /* ---- Configuration and admission ----------------------------------------- */
 
@@ -32,6 +35,9 @@ const kiln_socket_conf_t *kiln__sock_conf_defaults(const kiln_socket_conf_t *in,
     if (!out->timeout_ms) out->timeout_ms = 60000;
     if (!out->longpoll_window_ms) out->longpoll_window_ms = 10000;
     if (!out->max_channels) out->max_channels = 100;
+    if (!out->drainer_batch_size) out->drainer_batch_size = 10000;
+    if (!out->drainer_batch_interval_ms) out->drainer_batch_interval_ms = 2000;
+    if (!out->drainer_shutdown_ms) out->drainer_shutdown_ms = 30000;
     return out;
 }
 
@@ -96,11 +102,9 @@ void kiln__sock_init(kiln_socket_t *s, const sock_transport_t *tr, const kiln_so
     s->rt = kiln_sched_runtime(kiln_sched_current());
     s->sched = kiln_sched_current();
     s->refs = 1;
-    if (s->id) { /* named during connect: now it has a scheduler */
-        s->id_next = named;
-        if (named) named->id_prev = s;
-        named = s;
-    }
+    s->live_next = live;
+    if (live) live->live_prev = s;
+    live = s;
 }
 
 int kiln_socket_set_id(kiln_socket_t *s, const char *id)
@@ -117,11 +121,9 @@ json_t *kiln_socket_params(const kiln_socket_t *s) { return s->params; }
 void kiln__sock_unref(kiln_socket_t *s)
 {
     if (--s->refs > 0) return;
-    if (s->id) {
-        if (s->id_prev) s->id_prev->id_next = s->id_next;
-        else if (named == s) named = s->id_next;
-        if (s->id_next) s->id_next->id_prev = s->id_prev;
-    }
+    if (s->live_prev) s->live_prev->live_next = s->live_next;
+    else if (live == s) live = s->live_next;
+    if (s->live_next) s->live_next->live_prev = s->live_prev;
     free(s->id);
     json_decref(s->params);
     s->tr->free(s);
@@ -152,9 +154,9 @@ typedef struct disc_task {
 static void disconnect_here(void *arg)
 {
     disc_task_t *t = arg;
-    for (kiln_socket_t *s = named, *next; s; s = next) {
-        next = s->id_next;
-        if (!s->closed && strcmp(s->id, t->id) == 0) {
+    for (kiln_socket_t *s = live, *next; s; s = next) {
+        next = s->live_next; /* closing s may free it, never another socket */
+        if (!s->closed && s->id && strcmp(s->id, t->id) == 0) {
             kiln_log(KILN_LOG_INFO, "socket %s: disconnected by id", t->id);
             s->tr->close(s, 1001, "disconnect");
         }
@@ -172,6 +174,32 @@ void kiln_socket_disconnect(kiln_runtime_t *rt, const char *id)
     strcpy(t->id, id);
     for (int i = 0; i < n; i++)
         if (kiln_sched_post(kiln_sched_get(rt, i), disconnect_here, t) < 0 && atomic_fetch_sub(&t->left, 1) == 1) free(t);
+}
+
+uint64_t kiln__sock_drain_here(const kiln_socket_conf_t *app_conf, uint64_t max, int abort, uint64_t *open,
+                               uint64_t *live_out)
+{
+    uint64_t closed = 0, still_open = 0, n = 0;
+    for (kiln_socket_t *s = live, *next; s; s = next) {
+        next = s->live_next; /* closing s may free it, never another socket */
+        if (s->app_conf != app_conf) continue;
+        int was_open = !s->closed && !s->drained;
+        if (abort) {
+            closed += was_open;
+            s->drained = 1;
+            s->tr->abort(s);
+        } else if (was_open && closed < max) {
+            closed++;
+            s->drained = 1;
+            s->tr->close(s, KILN_WS_CLOSE_GOING_AWAY, "going away");
+        } else if (was_open) {
+            still_open++;
+        }
+    }
+    for (kiln_socket_t *s = live; s; s = s->live_next) n += s->app_conf == app_conf;
+    *open = still_open;
+    *live_out = n;
+    return closed;
 }
 
 /* ---- Dispatch --------------------------------------------------------------- */

@@ -275,6 +275,12 @@ static void ws_close(kiln_socket_t *s, int code, const char *why)
     send_frame(w, KILN_WS_CLOSE, p, n);
 }
 
+/* The drain deadline: no close handshake, the connection goes now. */
+static void ws_abort(kiln_socket_t *s)
+{
+    teardown((ws_t *)s);
+}
+
 static void fail(ws_t *w, int code, const char *why)
 {
     kiln_log(KILN_LOG_INFO, "websocket %s: closing %d: %s", w->sock.peer, code, why);
@@ -282,7 +288,8 @@ static void fail(ws_t *w, int code, const char *why)
 }
 
 static const sock_transport_t ws_transport = {
-    .abi = 1, .name = "websocket", .send = ws_send, .send_shared = ws_send_shared, .close = ws_close, .free = ws_free
+    .abi = 1, .name = "websocket", .send = ws_send, .send_shared = ws_send_shared, .close = ws_close, .abort = ws_abort,
+    .free = ws_free
 };
 
 /* ---- Input ------------------------------------------------------------------ */
@@ -591,6 +598,7 @@ int kiln_socket_websocket(kiln_conn_t *c, const kiln_socket_conf_t *conf)
     ws_t *w = calloc(1, sizeof *w);
     if (!w) return KILN_ENOMEM;
     kiln__sock_conf_defaults(conf, &w->conf);
+    w->sock.app_conf = conf;
     snprintf(w->sock.peer, sizeof w->sock.peer, "%.*s", (int)c->remote_ip.len, c->remote_ip.ptr);
     json_t *params;
     int st = kiln__sock_admit(c, &w->conf, &w->sock, &params);
