@@ -17,7 +17,8 @@
  * during which checkouts that need a new connection fail fast (KILN_EAGAIN).
  *
  * Statements that start with SELECT/INSERT/UPDATE/DELETE/WITH are prepared
- * once per connection under a generated name and cached by SQL text; others
+ * once per connection under a generated name and cached by SQL text (a text
+ * of the SQL cache, kiln__sql_stable, by its address); others
  * (DDL, transaction control) go unprepared. Parameters travel as text with
  * type OID 0 (the server infers the type), blobs as binary. Results come as
  * text and are converted by column type (int, float, bool, bytea; the rest as
@@ -46,7 +47,8 @@
 typedef struct pg_state pg_state_t;
 
 typedef struct cached_stmt {
-    char *sql;
+    const char *sql; /* a text of the SQL cache itself when stable, else an owned copy */
+    bool stable;
     char name[16];
 } cached_stmt_t;
 
@@ -138,7 +140,8 @@ static int pg_connect(pg_state_t *s, kiln__db_conn_t **out)
 
 static void conn_free(kiln__db_conn_t *c)
 {
-    for (int i = 0; i < STMT_CACHE; i++) free(c->cache[i].sql);
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (!c->cache[i].stable) free((char *)c->cache[i].sql);
     PQfinish(c->pg);
     free(c);
 }
@@ -436,15 +439,29 @@ static unsigned hash_sql(const char *s)
     return h;
 }
 
+/* sql's slot in c's statement cache. A text of the SQL cache
+ * (kiln__sql_stable) never moves, so it is found by its address alone: no
+ * hash of the text, no comparison (as in the SQLite adapter). */
+static cached_stmt_t *slot(kiln__db_conn_t *c, const char *sql, bool stable)
+{
+    return &c->cache[(stable ? (unsigned)((uintptr_t)sql >> 3) * 2654435761u : hash_sql(sql)) % STMT_CACHE];
+}
+
+static bool hit(const cached_stmt_t *e, const char *sql, bool stable)
+{
+    return e->sql && (e->sql == sql || (!stable && !strcmp(e->sql, sql)));
+}
+
 /* The cached statement name for sql, preparing it first if needed; NULL when
  * sql is not cached (then *rc says whether preparing failed). */
 static const char *prepared_name(kiln__db_conn_t *c, const char *sql, size_t n, kiln_arena_t *a, kiln_rows_t *out,
                                  int *rc)
 {
     *rc = 0;
+    bool stable = kiln__sql_stable(sql);
+    cached_stmt_t *e = slot(c, sql, stable);
+    if (hit(e, sql, stable)) return e->name; /* only cacheable texts are stored */
     if (!cacheable(sql)) return NULL;
-    cached_stmt_t *e = &c->cache[hash_sql(sql) % STMT_CACHE];
-    if (e->sql && !strcmp(e->sql, sql)) return e->name;
     char name[16];
     snprintf(name, sizeof name, "k%u", c->next_name++);
     if (!PQsendPrepare(c->pg, name, sql, (int)n, NULL) || flush(c) < 0) {
@@ -456,19 +473,35 @@ static const char *prepared_name(kiln__db_conn_t *c, const char *sql, size_t n, 
     if (*rc < 0) return NULL;
     /* The replaced statement stays allocated on the server until the connection
      * closes; the cache is bounded, so that is bounded too. */
-    free(e->sql);
-    e->sql = kiln_xstrdup(sql);
+    if (!e->stable) free((char *)e->sql);
+    e->sql = stable ? sql : kiln_xstrdup(sql);
+    e->stable = stable;
     memcpy(e->name, name, sizeof name);
     return e->name;
 }
 
 static void forget(kiln__db_conn_t *c, const char *sql)
 {
-    cached_stmt_t *e = &c->cache[hash_sql(sql) % STMT_CACHE];
-    if (e->sql && !strcmp(e->sql, sql)) {
-        free(e->sql);
+    bool stable = kiln__sql_stable(sql);
+    cached_stmt_t *e = slot(c, sql, stable);
+    if (hit(e, sql, stable)) {
+        if (!e->stable) free((char *)e->sql);
         e->sql = NULL;
+        e->stable = false;
     }
+}
+
+/* v in decimal, in a; what "%lld" prints, without the printf machinery (most
+ * parameters are ids, and formatting one was ~1.5k instructions). */
+static const char *int_text(kiln_arena_t *a, int64_t v)
+{
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *--p = 0;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return kiln_arena_strndup(a, p, (size_t)(buf + sizeof buf - 1 - p));
 }
 
 static int encode_params(kiln_arena_t *a, const kiln_val_t *p, size_t n, const char ***vals, int **lens, int **fmts)
@@ -482,7 +515,7 @@ static int encode_params(kiln_arena_t *a, const kiln_val_t *p, size_t n, const c
         (*fmts)[i] = 0;
         (*lens)[i] = 0;
         switch (p[i].kind) {
-        case KILN_VAL_INT: v = kiln_arena_sprintf(a, "%lld", (long long)p[i].i); break;
+        case KILN_VAL_INT: v = int_text(a, p[i].i); break;
         case KILN_VAL_FLOAT: v = kiln_arena_sprintf(a, "%.17g", p[i].f); break;
         case KILN_VAL_TEXT:
             if (memchr(p[i].s, 0, p[i].len)) return KILN_EINVAL; /* PostgreSQL text cannot hold NUL */
