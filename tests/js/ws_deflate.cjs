@@ -5,63 +5,21 @@
 // invalid UTF-8 -> 1007, RSV1 on a continuation -> 1002, and no extension
 // when the client offers none. A bystander keeps getting replies throughout.
 // Usage: node ws_deflate.cjs BIN_DIR PORT
-const net = require("node:net");
-const crypto = require("node:crypto");
 const zlib = require("node:zlib");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 const WebSocket = require(path.join(__dirname, "../../node_modules/ws"));
 
+const ws = require("./wslib.cjs");
+const { sleep, until, assert, head, frames, closeCode, texts } = ws;
 const [binDir, port] = process.argv.slice(2);
-let passed = 0, failed = 0, server, serverLog = "";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const until = async (cond, ms = 3000) => { const t = Date.now(); while (!cond() && Date.now() - t < ms) await sleep(10); return cond(); };
-const assert = (c, m) => { if (!c) throw new Error(m); };
-async function check(name, fn) {
-  try { await fn(); passed++; console.log(`ok - ${name}`); } catch (e) { failed++; console.log(`not ok - ${name}: ${e.message}`); }
-}
+const { check, finish } = ws.harness();
+let server, serverLog = "";
+// Client frames; rsv1 marks a compressed message (RFC 7692).
+const frame = (op, payload, { fin = true, rsv1 = false } = {}) => ws.frame(op, payload, { fin, rsv: rsv1 ? 4 : 0 });
+// A raw upgrade, offering `extensions` when given.
+const raw = (extensions) => ws.raw(port, ws.handshake(port, extensions ? { "Sec-WebSocket-Extensions": extensions } : {}));
 
-function frame(op, payload, { fin = true, rsv1 = false } = {}) {
-  const n = payload.length;
-  let head;
-  const b0 = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | op;
-  if (n < 126) head = Buffer.from([b0, 0x80 | n]);
-  else if (n < 65536) { head = Buffer.alloc(4); head[0] = b0; head[1] = 0x80 | 126; head.writeUInt16BE(n, 2); }
-  else { head = Buffer.alloc(10); head[0] = b0; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(n), 2); }
-  const key = crypto.randomBytes(4), body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
-  return Buffer.concat([head, key, body]);
-}
-function raw(extensions) {
-  return new Promise((resolve) => {
-    const c = net.connect(+port, "127.0.0.1");
-    const st = { c, buf: Buffer.alloc(0), closed: false };
-    c.on("data", (d) => (st.buf = Buffer.concat([st.buf, d])));
-    c.on("close", () => (st.closed = true));
-    c.on("error", () => {});
-    c.on("connect", () => {
-      c.write(`GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-              `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n` +
-              (extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : "") + "\r\n");
-      resolve(st);
-    });
-  });
-}
-const head = (st) => { const i = st.buf.indexOf("\r\n\r\n"); return i < 0 ? null : st.buf.subarray(0, i).toString("latin1"); };
-function frames(st) {
-  const b = st.buf, i = b.indexOf("\r\n\r\n"), out = [];
-  if (i < 0) return out;
-  for (let p = i + 4; p + 2 <= b.length;) {
-    let n = b[p + 1] & 0x7f, h = 2;
-    if (n === 126) { n = b.readUInt16BE(p + 2); h = 4; } else if (n === 127) { n = Number(b.readBigUInt64BE(p + 2)); h = 10; }
-    if (p + h + n > b.length) break;
-    out.push({ b0: b[p], op: b[p] & 0x0f, payload: b.subarray(p + h, p + h + n) });
-    p += h + n;
-  }
-  return out;
-}
-const closeCode = (st) => { const f = frames(st).find((x) => x.op === 8); return f && f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null; };
-const texts = (st) => frames(st).filter((f) => f.op === 1).map((f) => JSON.parse(f.payload.toString()));
 async function negotiated() {
   const st = await raw("permessage-deflate; client_max_window_bits");
   await until(() => head(st));
@@ -181,7 +139,6 @@ async function main() {
   clearInterval(tick);
   calm.terminate();
   server.kill("SIGKILL");
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 main().catch((e) => { console.log(`not ok - ${e.stack}`); server && server.kill("SIGKILL"); process.exit(1); });

@@ -2,70 +2,18 @@
 // §2, W1-W9): every case expects the right HTTP status or close code, and a
 // well-behaved client on another socket keeps getting ping replies throughout.
 // Usage: node ws_hostile.cjs BIN_DIR PORT
-const net = require("node:net");
-const crypto = require("node:crypto");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 
+const ws = require("./wslib.cjs");
+const { sleep, until, assert, frame, status, frames, closeCode, texts } = ws;
 const [binDir, port] = process.argv.slice(2);
-let passed = 0, failed = 0, server, serverLog = "";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { check, finish } = ws.harness();
+const handshake = (extra, opts) => ws.handshake(port, extra, opts);
+const raw = (req) => ws.raw(port, req);
+let server, serverLog = "";
 
-function handshake(extra = {}, { method = "GET", path: p = "/socket/websocket?vsn=2.0.0" } = {}) {
-  const h = { Host: `127.0.0.1:${port}`, Upgrade: "websocket", Connection: "Upgrade",
-              "Sec-WebSocket-Key": crypto.randomBytes(16).toString("base64"), "Sec-WebSocket-Version": "13", ...extra };
-  let s = `${method} ${p} HTTP/1.1\r\n`;
-  for (const [k, v] of Object.entries(h)) if (v !== null) s += `${k}: ${v}\r\n`;
-  return s + "\r\n";
-}
-// A raw connection that collects bytes; .status() parses the HTTP status.
-function raw(req) {
-  return new Promise((resolve) => {
-    const c = net.connect(+port, "127.0.0.1");
-    const st = { c, buf: Buffer.alloc(0), closed: false };
-    c.on("data", (d) => (st.buf = Buffer.concat([st.buf, d])));
-    c.on("close", () => (st.closed = true));
-    c.on("error", () => {});
-    c.on("connect", () => { c.write(req); resolve(st); });
-  });
-}
-const until = async (cond, ms = 3000) => { const t = Date.now(); while (!cond() && Date.now() - t < ms) await sleep(10); return cond(); };
-const status = (st) => +(/^HTTP\/1\.1 (\d{3})/.exec(st.buf.toString("latin1")) || [])[1];
-
-function frame(op, payload, { mask = true, fin = true, rsv = 0, len } = {}) {
-  payload = Buffer.from(payload);
-  const n = len ?? payload.length;
-  let head;
-  if (n < 126) head = Buffer.from([(fin ? 0x80 : 0) | rsv << 4 | op, (mask ? 0x80 : 0) | n]);
-  else if (n < 65536) { head = Buffer.alloc(4); head[0] = (fin ? 0x80 : 0) | op; head[1] = (mask ? 0x80 : 0) | 126; head.writeUInt16BE(n, 2); }
-  else { head = Buffer.alloc(10); head[0] = (fin ? 0x80 : 0) | op; head[1] = (mask ? 0x80 : 0) | 127; head.writeBigUInt64BE(BigInt(n), 2); }
-  if (!mask) return Buffer.concat([head, payload]);
-  const key = crypto.randomBytes(4), body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
-  return Buffer.concat([head, key, body]);
-}
-// Server frames after the 101 head: [{op, payload}].
-function frames(st) {
-  const b = st.buf, i = b.indexOf("\r\n\r\n");
-  if (i < 0) return [];
-  const out = [];
-  for (let p = i + 4; p + 2 <= b.length;) {
-    let n = b[p + 1] & 0x7f, h = 2;
-    if (n === 126) { n = b.readUInt16BE(p + 2); h = 4; } else if (n === 127) { n = Number(b.readBigUInt64BE(p + 2)); h = 10; }
-    if (p + h + n > b.length) break;
-    out.push({ op: b[p] & 0x0f, payload: b.subarray(p + h, p + h + n) });
-    p += h + n;
-  }
-  return out;
-}
-const closeCode = (st) => { const f = frames(st).find((x) => x.op === 8); return f && f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null; };
-const texts = (st) => frames(st).filter((f) => f.op === 1).map((f) => JSON.parse(f.payload.toString()));
 async function open() { const st = await raw(handshake()); await until(() => status(st) === 101); return st; }
-async function check(name, fn) {
-  try { await fn(); passed++; console.log(`ok - ${name}`); } catch (e) { failed++; console.log(`not ok - ${name}: ${e.message}`); }
-}
-const assert = (c, m) => { if (!c) throw new Error(m); };
-
 // The bystander: a client that pings every 50 ms and counts replies.
 async function bystander() {
   const st = await open();
@@ -181,7 +129,6 @@ async function main() {
   });
   calm.stop();
   server.kill("SIGKILL");
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 main().catch((e) => { console.log(`not ok - ${e.stack}`); server && server.kill("SIGKILL"); process.exit(1); });
