@@ -152,27 +152,42 @@ int bench_db(kiln_conn_t *c)
     return rc < 0 ? rc : bench_json_worlds(c, &w->id, &w->randomnumber, 1, 0);
 }
 
+typedef struct worlds_req {
+    kiln_conn_t *c;
+    int update, n;
+    int64_t *ids, *nums;
+} worlds_req_t;
+
+/* The statements of /queries and /updates, on one held connection, as the
+ * raw code holds one for its request. */
+static int worlds_held(kiln_repo_t *repo, void *ud)
+{
+    worlds_req_t *q = ud;
+    world_t *w;
+    int rc = kiln_repo_get_many(repo, q->c->arena, &world_schema, q->ids, (size_t)q->n, (void **)&w);
+    if (rc < 0) return rc;
+    for (int i = 0; i < q->n; i++) {
+        q->nums[i] = w[i].randomnumber;
+        if (!q->update) continue;
+        kiln_changeset_t *cs = kiln_cs_cast(q->c->arena, &world_schema, &w[i], NULL, NULL);
+        int64_t r = 1 + rand() % 10000;
+        if (r == q->nums[i]) r = r % 10000 + 1; /* the rules want a changed value */
+        kiln_cs_put(cs, "randomnumber", &r);
+        if ((rc = kiln_repo_update(repo, cs, NULL)) < 0) return rc;
+        q->nums[i] = r;
+    }
+    return 0;
+}
+
 static int worlds(kiln_conn_t *c, int update)
 {
     if (!bench_repo) return bench_unavailable(c);
-    int n = bench_queries_param(c);
-    int64_t *ids = kiln_arena_alloc(c->arena, (size_t)n * sizeof *ids * 2), *nums = ids + n;
-    if (!ids) return KILN_ENOMEM;
-    for (int i = 0; i < n; i++) ids[i] = 1 + rand() % 10000;
-    world_t *w;
-    int rc = kiln_repo_get_many(bench_repo, c->arena, &world_schema, ids, (size_t)n, (void **)&w);
-    if (rc < 0) return rc;
-    for (int i = 0; i < n; i++) {
-        nums[i] = w[i].randomnumber;
-        if (!update) continue;
-        kiln_changeset_t *cs = kiln_cs_cast(c->arena, &world_schema, &w[i], NULL, NULL);
-        int64_t r = 1 + rand() % 10000;
-        if (r == nums[i]) r = r % 10000 + 1; /* the rules want a changed value */
-        kiln_cs_put(cs, "randomnumber", &r);
-        if ((rc = kiln_repo_update(bench_repo, cs, NULL)) < 0) return rc;
-        nums[i] = r;
-    }
-    return bench_json_worlds(c, ids, nums, n, 1);
+    worlds_req_t q = { c, update, bench_queries_param(c), NULL, NULL };
+    if (!(q.ids = kiln_arena_alloc(c->arena, (size_t)q.n * sizeof *q.ids * 2))) return KILN_ENOMEM;
+    q.nums = q.ids + q.n;
+    for (int i = 0; i < q.n; i++) q.ids[i] = 1 + rand() % 10000;
+    int rc = kiln_repo_checkout(bench_repo, worlds_held, &q);
+    return rc < 0 ? rc : bench_json_worlds(c, q.ids, q.nums, q.n, 1);
 }
 
 int bench_queries(kiln_conn_t *c) { return worlds(c, 0); }

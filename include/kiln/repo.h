@@ -162,6 +162,14 @@ const char *kiln_repo_sql(const kiln_repo_t *repo, kiln_arena_t *a, const char *
  * transaction handle). fn returning >= 0 commits, < 0 rolls back; returns fn's
  * result, or the commit's error. tx is valid only inside fn. */
 int kiln_repo_transaction(kiln_repo_t *repo, int (*fn)(kiln_repo_t *tx, void *ud), void *ud);
+/* Runs fn(held, ud) with one connection checked out for all of fn's
+ * statements through held (Ecto's Repo.checkout): a handler that runs many
+ * statements waits for the pool once instead of once per statement. No
+ * transaction is opened: each statement commits on its own, and
+ * kiln_repo_transaction(held, ...) runs on the held connection. On SQLite
+ * (one writer, per-thread readers) fn simply gets repo. held is valid only
+ * inside fn. Returns fn's result, or the pool's error (KILN_ETIMEDOUT …). */
+int kiln_repo_checkout(kiln_repo_t *repo, int (*fn)(kiln_repo_t *held, void *ud), void *ud);
 /* Non-zero when repo is a transaction handle. */
 int kiln_repo_in_transaction(const kiln_repo_t *repo);
 

@@ -1,11 +1,13 @@
 /* Concurrent SQLite test sandboxes (kiln/data_case.h).
  *
  * The template is migrated once through an ordinary repo, which leaves it in
- * WAL mode; closing that repo checkpoints the WAL into the main file, so a
- * copy of the main file alone is the whole database. Each case copies it with
- * the sqlite3 backup API (a consistent page copy, also right while another
- * thread copies the same template: the source is only read) into
- * dir/case-N.db, N from a process-wide counter, then opens a repo on the copy.
+ * WAL mode, and is then switched back to a rollback journal: copies only read
+ * the main file under a shared lock, which any number of threads hold at once.
+ * (Left in WAL mode, the first reader to open it after the WAL was removed must
+ * rebuild the -shm index under an exclusive lock, and a concurrent copy gets
+ * "database is locked".) Each case copies it with the sqlite3 backup API into
+ * dir/case-N.db, N from a process-wide counter, then opens a repo on the copy,
+ * which turns WAL back on.
  * Ending a case closes its repo and unlinks the file with its -wal and -shm. */
 #include "kiln/data_case.h"
 
@@ -22,6 +24,21 @@ struct kiln_data_case_template {
 };
 
 static atomic_uint case_seq;
+
+/* Busy waits are for the template's one-time switch of journal mode and for
+ * the shared locks of copies running beside it; neither holds a lock long. */
+enum { LOCK_WAIT_MS = 5000 };
+
+static int leave_wal(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(db, LOCK_WAIT_MS);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) snprintf(err, errlen, "data case: %s: %s", path, sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : KILN_EDB;
+}
 
 int kiln_data_case_template_new(const char *dir, const kiln_migration_t *migs, size_t n,
                                 kiln_data_case_template_t **out, char *err, size_t errlen)
@@ -43,6 +60,7 @@ int kiln_data_case_template_new(const char *dir, const kiln_migration_t *migs, s
             snprintf(err, errlen, "data case: migrating the template failed: %s", kiln_repo_strerror(rc));
         kiln_repo_close(repo);
     }
+    if (rc == 0) rc = leave_wal(t->path, err, errlen);
     if (rc < 0) {
         kiln_data_case_template_free(t);
         return rc;
@@ -75,6 +93,7 @@ static int copy_db(const char *from, const char *to, char *err, size_t errlen)
     int rc = sqlite3_open_v2(from, &src, SQLITE_OPEN_READONLY, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(src, LOCK_WAIT_MS);
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
         rc = b ? sqlite3_backup_step(b, -1) : sqlite3_errcode(dst);
         if (b) sqlite3_backup_finish(b);

@@ -29,12 +29,16 @@ typedef struct kiln__into {
  * one for the one statement); with a conn it runs there (a transaction).
  * exec fills out (allocated by the caller) in arena a and returns as
  * kiln_repo_query does. */
-#define KILN__DB_ADAPTER_ABI 2
+#define KILN__DB_ADAPTER_ABI 3
 typedef struct kiln__db_adapter {
     int abi;
     const char *name;
     kiln_dialect_t dialect;
     const char *begin_sql; /* "BEGIN IMMEDIATE" / "BEGIN" */
+    /* Statements outside a transaction take a pooled connection each, so
+       kiln_repo_checkout can save the pool round trips by holding one. False
+       where holding one would serialize others (SQLite's single writer). */
+    bool pooled;
     int (*open)(const kiln_db_url_t *url, void **state, char *err, size_t errlen);
     void (*close)(void *state);
     /* A connection held for a transaction, until checkin. */
@@ -60,7 +64,8 @@ struct kiln_repo {
     const kiln__db_adapter_t *ad;
     void *state;               /* the adapter's, shared by every handle of this repo */
     kiln_repo_t *root;         /* the handle kiln_repo_open returned */
-    kiln__db_conn_t *conn;     /* set on transaction handles */
+    kiln__db_conn_t *conn;     /* set on transaction and checkout handles */
+    bool held;                 /* conn belongs to an enclosing kiln_repo_checkout */
     int depth;                 /* 0 outside a transaction, 1 in it, 2+ in savepoints */
     int slow_ms;
 };

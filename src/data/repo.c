@@ -300,19 +300,20 @@ static int control(kiln_repo_t *tx, const char *sql)
     return rc;
 }
 
+/* A transaction on repo's held connection (inside kiln_repo_checkout), or on
+ * one checked out for it. */
 static int begin_root(kiln_repo_t *repo, kiln_repo_t *tx)
 {
-    *tx = (kiln_repo_t){ .ad = repo->ad, .state = repo->state, .root = repo->root, .depth = 1,
-                         .slow_ms = repo->slow_ms };
-    kiln_rows_t r = { 0 };
-    int rc = repo->ad->checkout(repo->state, &tx->conn, &r.queue_ns);
-    if (rc < 0) return rc;
-    rc = control(tx, repo->ad->begin_sql);
-    if (rc < 0) {
-        repo->ad->checkin(repo->state, tx->conn);
-        return rc;
+    *tx = (kiln_repo_t){ .ad = repo->ad, .state = repo->state, .root = repo->root, .conn = repo->conn,
+                         .held = repo->conn != NULL, .depth = 1, .slow_ms = repo->slow_ms };
+    if (!tx->held) {
+        int64_t queue_ns;
+        int rc = repo->ad->checkout(repo->state, &tx->conn, &queue_ns);
+        if (rc < 0) return rc;
     }
-    return 0;
+    int rc = control(tx, repo->ad->begin_sql);
+    if (rc < 0 && !tx->held) repo->ad->checkin(repo->state, tx->conn);
+    return rc < 0 ? rc : 0;
 }
 
 static void end_root(kiln_repo_t *tx, int commit, int *rc)
@@ -322,7 +323,20 @@ static void end_root(kiln_repo_t *tx, int commit, int *rc)
         control(tx, "ROLLBACK");
         *rc = crc;
     }
-    tx->ad->checkin(tx->state, tx->conn);
+    if (!tx->held) tx->ad->checkin(tx->state, tx->conn);
+}
+
+int kiln_repo_checkout(kiln_repo_t *repo, int (*fn)(kiln_repo_t *held, void *ud), void *ud)
+{
+    if (repo->conn || !repo->ad->pooled) return fn(repo, ud);
+    kiln_repo_t held = *repo;
+    int64_t queue_ns;
+    int rc = repo->ad->checkout(repo->state, &held.conn, &queue_ns);
+    if (rc < 0) return rc;
+    held.held = true;
+    rc = fn(&held, ud);
+    repo->ad->checkin(repo->state, held.conn); /* a broken or mid-transaction connection is discarded there */
+    return rc;
 }
 
 int kiln_repo_transaction(kiln_repo_t *repo, int (*fn)(kiln_repo_t *tx, void *ud), void *ud)

@@ -709,6 +709,7 @@ const kiln__db_adapter_t kiln__postgres_adapter = {
     .name = "postgres",
     .dialect = KILN_DB_POSTGRES,
     .begin_sql = "BEGIN",
+    .pooled = true,
     .open = pg_open,
     .close = pg_close,
     .checkout = pg_checkout,

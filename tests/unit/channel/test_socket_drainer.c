@@ -181,9 +181,11 @@ static void test_batches(void)
         KT_ASSERT_EQ_INT(cl[i].code, 1001);
         KT_ASSERT(cl[i].eof);
         int64_t t = cl[i].close_at;
-        if (t < 150) in[0]++;
-        else if (t >= 250 && t < 450) in[1]++;
-        else if (t >= 550 && t < 800) in[2]++;
+        /* Timers never fire early, so the lower bounds are exact; the upper
+         * ones leave a loaded machine ~200 ms of lateness per batch. */
+        if (t < 250) in[0]++;
+        else if (t < 550) in[1]++;
+        else if (t < 2000) in[2]++;
     }
     KT_ASSERT_EQ_INT(in[0], 2);
     KT_ASSERT_EQ_INT(in[1], 2);

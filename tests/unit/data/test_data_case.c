@@ -25,7 +25,7 @@ static int insert_rows(kiln_repo_t *tx, void *ud)
         kiln_val_t p[] = { KILN_VINT(w->id * 1000 + i), KILN_VTEXT("case") };
         if (kiln_repo_query(tx, &a, "INSERT INTO tags (id, name) VALUES (?, ?)", p, 2, NULL) != 1) w->bad++;
         kiln_arena_reset(&a);
-        if (i == ROWS / 2) usleep(50000); /* hold the transaction while the other cases hold theirs */
+        if (i == ROWS / 2) usleep(200000); /* hold the transaction while the other cases hold theirs */
     }
     w->tx_ms = kiln_now_ms() - t0;
     kiln_arena_destroy(&a);

@@ -4,7 +4,8 @@
  * against real data, transactions, savepoints and Multi, upsert and bulk
  * operations, preloads, telemetry, and migrations that fail cleanly; batches
  * (pipeline mode on PostgreSQL); D12 concurrent migrators, D13 parallel
- * duplicate inserts, D7/D8 a backend that stops answering (PostgreSQL). */
+ * duplicate inserts, D7/D8 a backend that stops answering (PostgreSQL);
+ * kiln_repo_checkout holding one pooled connection. */
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -632,6 +633,102 @@ static void test_d7_d8_stopped_backend(void)
     kiln_repo_close(r);
 }
 
+/* ---- kiln_repo_checkout ---- */
+
+static int64_t backend_pid(kiln_repo_t *repo)
+{
+    kiln_rows_t *r;
+    return kiln_repo_query(repo, &arena, "SELECT pg_backend_pid()", NULL, 0, &r) == 1 ? kiln_rows_at(r, 0, 0)->i : -1;
+}
+
+static int held_pid_tx(kiln_repo_t *tx, void *ud)
+{
+    *(int64_t *)ud = backend_pid(tx);
+    return kiln_repo_query(tx, &arena, "INSERT INTO checkout_probe (n) VALUES (1)", NULL, 0, NULL);
+}
+
+static kiln_repo_t *one_conn_repo;
+static atomic_int other_done;
+
+static void other_statement(void *arg)
+{
+    (void)arg;
+    kiln_arena_t a;
+    kiln_arena_init(&a, 0);
+    atomic_store(&other_done, kiln_repo_query(one_conn_repo, &a, "SELECT 1", NULL, 0, NULL) == 1 ? 1 : -1);
+    kiln_arena_destroy(&a);
+}
+
+typedef struct held_probe {
+    int64_t pids[3], tx_pid, after_kill;
+    int bad_rc, ok_after_error, other_while_held;
+} held_probe_t;
+
+static int probe_held(kiln_repo_t *held, void *ud)
+{
+    held_probe_t *p = ud;
+    for (int i = 0; i < 3; i++) p->pids[i] = backend_pid(held);
+    if (kiln_repo_transaction(held, held_pid_tx, &p->tx_pid) < 0) return KILN_EIO;
+    /* an error outside a transaction spoils nothing: the next statement runs */
+    p->bad_rc = kiln_repo_query(held, &arena, "SELECT * FROM no_such_table", NULL, 0, NULL);
+    p->ok_after_error = backend_pid(held) == p->pids[0];
+    /* the pool's only connection is held here, so another coroutine waits */
+    kiln_coro_start(other_statement, NULL);
+    kiln_sleep(50);
+    p->other_while_held = atomic_load(&other_done);
+    return 7;
+}
+
+static int kill_held(kiln_repo_t *held, void *ud)
+{
+    kiln_val_t pid = KILN_VINT(backend_pid(held));
+    kiln_repo_query(dt_repo, &arena, "SELECT pg_terminate_backend($1, 5000)", &pid, 1, NULL); /* waits for the exit */
+    *(int64_t *)ud = kiln_repo_query(held, &arena, "SELECT 1", NULL, 0, NULL);
+    return 0;
+}
+
+static int sqlite_gets_repo(kiln_repo_t *held, void *ud)
+{
+    return held == ud ? 0 : KILN_EIO;
+}
+
+static void test_checkout_holds_one_connection(void)
+{
+    if (!dt_is_pg()) {
+        KT_ASSERT_EQ_INT(kiln_repo_checkout(dt_repo, sqlite_gets_repo, dt_repo), 0);
+        return;
+    }
+    char url[512], err[256];
+    snprintf(url, sizeof url, "%s%spool_size=1&timeout=5000", dt_url(), strchr(dt_url(), '?') ? "&" : "?");
+    KT_ASSERT_EQ_INT(kiln_repo_open(url, &one_conn_repo, err, sizeof err), 0);
+    KT_ASSERT(kiln_repo_query(dt_repo, &arena, "CREATE TABLE checkout_probe (n integer)", NULL, 0, NULL) >= 0);
+    held_probe_t p = { 0 };
+    atomic_store(&other_done, 0);
+    KT_ASSERT_EQ_INT(kiln_repo_checkout(one_conn_repo, probe_held, &p), 7); /* fn's result comes back */
+    KT_ASSERT(p.pids[0] > 0);
+    KT_ASSERT(p.pids[1] == p.pids[0] && p.pids[2] == p.pids[0]);
+    KT_ASSERT(p.tx_pid == p.pids[0]); /* the transaction ran on the held connection */
+    KT_ASSERT(p.bad_rc < 0 && p.ok_after_error);
+    KT_ASSERT_EQ_INT(p.other_while_held, 0);
+    for (int i = 0; i < 200 && !atomic_load(&other_done); i++) kiln_sleep(5);
+    KT_ASSERT_EQ_INT(atomic_load(&other_done), 1); /* ran once the connection went back */
+    kiln_rows_t *r;
+    KT_ASSERT_EQ_INT(kiln_repo_query(one_conn_repo, &arena, "SELECT count(*) FROM checkout_probe", NULL, 0, &r), 1);
+    KT_ASSERT_EQ_INT(kiln_rows_at(r, 0, 0)->i, 1); /* committed */
+
+    /* A connection that dies while held errors there, and the pool replaces it. */
+    int64_t after_kill = 0;
+    KT_ASSERT_EQ_INT(kiln_repo_checkout(one_conn_repo, kill_held, &after_kill), 0);
+    KT_ASSERT(after_kill < 0);
+    int64_t fresh = -1;
+    for (int i = 0; i < 20 && fresh < 0; i++) {
+        if ((fresh = backend_pid(one_conn_repo)) < 0) kiln_sleep(100); /* reconnects back off */
+    }
+    KT_ASSERT(fresh > 0 && fresh != p.pids[0]);
+    kiln_repo_query(dt_repo, &arena, "DROP TABLE checkout_probe", NULL, 0, NULL);
+    kiln_repo_close(one_conn_repo);
+}
+
 /* ---- harness ---- */
 
 #define SANDBOXED(fn)                                                                                                      static void fn##_sb(void)                                                                                              {                                                                                                                          kiln_arena_init(&arena, 0);                                                                                            if (kiln_repo_sandbox_begin(dt_repo, &sb) < 0) KT_FAIL_("cannot open the sandbox");                                  fn();                                                                                                                  kiln_repo_sandbox_end(sb);                                                                                             kiln_arena_destroy(&arena);                                                                                        }
@@ -658,6 +755,7 @@ static void test_batch_isolated(void) { unsandboxed(test_batch_failure_is_isolat
 static void test_d12(void) { unsandboxed(test_d12_concurrent_migrators); }
 static void test_d13(void) { unsandboxed(test_d13_parallel_duplicate_inserts); }
 static void test_d7_d8(void) { unsandboxed(test_d7_d8_stopped_backend); }
+static void test_checkout(void) { unsandboxed(test_checkout_holds_one_connection); }
 
 static void body(void)
 {
@@ -677,6 +775,7 @@ static void body(void)
     KT_RUN(test_d12);
     KT_RUN(test_d13);
     KT_RUN(test_d7_d8);
+    KT_RUN(test_checkout);
 }
 
 int main(void)

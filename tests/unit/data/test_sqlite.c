@@ -44,11 +44,16 @@ static void test_long_read_leaves_the_scheduler(void)
     kiln_sleep(5);
     printf("# scan %lld ms; other coroutine: %lld ticks, max gap %lld ms\n", (long long)took, (long long)ticks,
            (long long)max_gap_ms);
-    KT_ASSERT_EQ_INT(rc, 1);
-    KT_ASSERT_EQ_INT(kiln_rows_at(r, 0, 0)->i, 3000000);
-    KT_ASSERT(max_gap_ms < 50); /* the scan itself takes hundreds of ms */
-    KT_ASSERT(ticks > 10);
+    int64_t count = rc == 1 ? kiln_rows_at(r, 0, 0)->i : -1;
     kiln_arena_destroy(&a);
+    KT_ASSERT_EQ_INT(rc, 1);
+    KT_ASSERT_EQ_INT(count, 3000000);
+    /* Run inline, the scan would stall the ticker for all of `took`. Moved to
+     * the pool after its 2 ms budget, the ticker only waits for its turn on a
+     * CPU: a bound relative to the scan stays meaningful on a loaded machine
+     * (CI shares 2 cores with sanitized tests and a browser). */
+    KT_ASSERT(max_gap_ms < took / 4);
+    KT_ASSERT(ticks > 10);
 }
 
 /* One writer process: 100 transactions of 2 inserts each on its own repo. */
