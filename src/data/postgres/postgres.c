@@ -72,7 +72,7 @@ typedef struct pg_waiter {
 enum { WAITING, GRANTED, TIMED_OUT };
 
 struct pg_state {
-    const char *kw[8], *val[8]; /* connection parameters; val strings owned */
+    const char *kw[16], *val[16]; /* connection parameters, NULL-terminated; val strings owned */
     int size, checkout_timeout_ms, timeout_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* wakes plain-thread waiters */
@@ -695,6 +695,14 @@ static int pg_open(const kiln_db_url_t *url, void **state, char *err, size_t err
     add_param(s, "password", url->password);
     add_param(s, "sslmode", url->sslmode);
     add_param(s, "application_name", "kiln");
+    /* A pooled connection can sit idle for hours: TCP keepalives find a peer
+     * that vanished without a RST (a crashed host, a dropped route) within
+     * about a minute, before a checkout hands the dead connection out. Waits
+     * for an answer are bounded by the URL's `timeout` (RELIABILITY D7). */
+    add_param(s, "keepalives", "1");
+    add_param(s, "keepalives_idle", "30");
+    add_param(s, "keepalives_interval", "10");
+    add_param(s, "keepalives_count", "3");
     s->size = url->pool_size;
     s->checkout_timeout_ms = url->checkout_timeout_ms;
     s->timeout_ms = url->timeout_ms;
