@@ -79,20 +79,28 @@ struct pg_state {
     kiln__db_conn_t *free;
     int n_open;
     pg_waiter_t *head, *tail;
-    int64_t next_connect_ns;
+    int64_t next_connect_ns, failed_ns; /* failed_ns: when the backoff last grew */
     int backoff_ms;
 };
 
 /* ---- connecting ---- */
 
-static void connect_failed(pg_state_t *s, const char *why)
+/* Grows the backoff once per failed round: attempts that started together
+ * (several checkouts finding the pool empty when the server went away) fail
+ * together, and only the first to report counts, or one outage would double
+ * the backoff once per attempt and jump straight to its 5 s cap. */
+static void connect_failed(pg_state_t *s, int64_t started_ns, const char *why)
 {
     pthread_mutex_lock(&s->mu);
-    s->backoff_ms = s->backoff_ms ? (s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2) : 100;
-    s->next_connect_ns = kiln_now_ns() + (int64_t)s->backoff_ms * 1000000;
+    bool counted = s->failed_ns > started_ns;
+    if (!counted) {
+        s->backoff_ms = s->backoff_ms ? (s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2) : 100;
+        s->failed_ns = kiln_now_ns();
+        s->next_connect_ns = s->failed_ns + (int64_t)s->backoff_ms * 1000000;
+    }
     int backoff = s->backoff_ms;
     pthread_mutex_unlock(&s->mu);
-    kiln_log(KILN_LOG_WARN, "postgres: connect failed (retrying after %d ms): %s", backoff, why);
+    if (!counted) kiln_log(KILN_LOG_WARN, "postgres: connect failed (retrying after %d ms): %s", backoff, why);
 }
 
 /* Server notices ("relation already exists, skipping") are not errors: debug only. */
@@ -104,8 +112,9 @@ static void on_notice(void *ud, const char *msg)
 
 static int pg_connect(pg_state_t *s, kiln__db_conn_t **out)
 {
+    int64_t started = kiln_now_ns();
     pthread_mutex_lock(&s->mu);
-    bool backing_off = kiln_now_ns() < s->next_connect_ns;
+    bool backing_off = started < s->next_connect_ns;
     pthread_mutex_unlock(&s->mu);
     if (backing_off) return KILN_EAGAIN;
     PGconn *pg = PQconnectStartParams(s->kw, s->val, 0);
@@ -124,7 +133,7 @@ static int pg_connect(pg_state_t *s, kiln__db_conn_t **out)
         snprintf(why, sizeof why, "%s", PQerrorMessage(pg));
         why[strcspn(why, "\n")] = 0;
         PQfinish(pg);
-        connect_failed(s, why);
+        connect_failed(s, started, why);
         return KILN_ECLOSED;
     }
     PQsetNoticeProcessor(pg, on_notice, NULL);

@@ -279,16 +279,23 @@ static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, size_t n, kiln_r
 
 /* Collects rows into a vector on the stack, or on the heap past STACK_VALS
  * cells (its size is unknown until the end), then moves it into the arena
- * with the column names (one allocation). */
+ * with the column names (one allocation). The columns are counted only once
+ * the statement has stepped: a cached statement is re-prepared by its first
+ * step after a schema change, and may come back with other columns. */
 #define STACK_VALS 64
 static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool timed, kiln_rows_t *out)
 {
-    int nc = sqlite3_column_count(st), rc;
-    size_t per = nc ? (size_t)nc : 1, n = 0, cap = STACK_VALS / per;
+    int nc = 0, rc;
+    size_t per = 1, n = 0, cap = 0;
     kiln_val_t stack[STACK_VALS], *v = stack;
     int64_t decode = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
+        if (n == 0) {
+            nc = sqlite3_column_count(st);
+            per = nc ? (size_t)nc : 1;
+            cap = STACK_VALS / per;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             if (v == stack) v = memcpy(kiln_xmalloc(cap * per * sizeof *v), stack, n * per * sizeof *v);
@@ -304,6 +311,8 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
         if (rc == SQLITE_NOMEM) break;
     }
     out->decode_ns += decode;
+    nc = sqlite3_column_count(st); /* the same when rows came; current when none did */
+    per = nc ? (size_t)nc : 1;
     kiln_val_t *dst = NULL;
     if (rc == SQLITE_DONE && !(dst = kiln__rows_alloc(a, out, n, (size_t)nc))) rc = SQLITE_NOMEM;
     if (dst && n && nc) memcpy(dst, v, n * per * sizeof *v);
@@ -325,17 +334,22 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
 
 /* Decodes rows straight from the statement into structs (into): each mapped
  * cell through kiln__field_set, no row vector, no column names. A cell the
- * field cannot take (an unparsable UTC) fails the call with KILN_EINVAL. */
+ * field cannot take (an unparsable UTC) fails the call with KILN_EINVAL. The
+ * map is checked at the first row, not before: the first step re-prepares a
+ * statement whose table changed, and only then are its new columns known. */
 static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, kiln__into_t *into, bool timed,
                         kiln_rows_t *out)
 {
     sqlite3_stmt *st = e->st;
-    map_columns(e, into->s);
     size_t n = 0, size = into->s->size;
-    int nc = e->map_n, rc, bad = 0;
+    int nc = 0, rc, bad = 0;
     int64_t decode = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
+        if (n == 0) {
+            map_columns(e, into->s);
+            nc = e->map_n;
+        }
         if (n == into->cap && into->grow) {
             size_t cap = into->cap ? into->cap * 2 : 8;
             char *recs = kiln_arena_calloc(a, cap * size);
@@ -358,7 +372,7 @@ static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, k
     }
     out->decode_ns += decode;
     out->n_rows = n;
-    out->n_cols = (size_t)nc;
+    out->n_cols = (size_t)sqlite3_column_count(st);
     if (bad) {
         sqlite3_reset(st);
         kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a column's value does not fit its schema field");
