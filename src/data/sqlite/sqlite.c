@@ -263,8 +263,11 @@ static int copy_cell(sqlite3_stmt *st, int col, kiln_arena_t *a, kiln_val_t *v)
 }
 
 /* A statement's end: its error, or the row count (a write without rows:
- * its change count). */
-static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, size_t n, kiln_rows_t *out)
+ * its change count). sqlite3_changes() keeps the count of the connection's
+ * last INSERT/UPDATE/DELETE, so a CREATE or DROP would report the count of
+ * some earlier write: a statement that did not move the connection's total
+ * (total0, read before its first step) changed nothing. */
+static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, int64_t total0, size_t n, kiln_rows_t *out)
 {
     if (rc == SQLITE_NOMEM) return KILN_ENOMEM;
     if (rc != SQLITE_DONE) {
@@ -273,7 +276,7 @@ static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, size_t n, kiln_r
         return kiln__rc_for(out->error.kind);
     }
     bool ro = sqlite3_stmt_readonly(st);
-    if (!ro) out->changes = sqlite3_changes64(c->db);
+    if (!ro) out->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
     return (int)(ro || n ? n : (size_t)out->changes);
 }
 
@@ -288,7 +291,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
     int nc = 0, rc;
     size_t per = 1, n = 0, cap = 0;
     kiln_val_t stack[STACK_VALS], *v = stack;
-    int64_t decode = 0;
+    int64_t decode = 0, total0 = sqlite3_total_changes64(c->db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
         if (n == 0) {
@@ -317,7 +320,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
     if (rc == SQLITE_DONE && !(dst = kiln__rows_alloc(a, out, n, (size_t)nc))) rc = SQLITE_NOMEM;
     if (dst && n && nc) memcpy(dst, v, n * per * sizeof *v);
     if (v != stack) free(v);
-    if (rc != SQLITE_DONE) return finish(c, st, rc, n, out);
+    if (rc != SQLITE_DONE) return finish(c, st, rc, total0, n, out);
     size_t text = 0;
     for (int i = 0; i < nc; i++) text += strlen(sqlite3_column_name(st, i)) + 1;
     out->cols = kiln_arena_alloc(a, per * sizeof(char *) + text);
@@ -329,7 +332,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
         out->cols[i] = memcpy(names, name, len);
         names += len;
     }
-    return finish(c, st, rc, n, out);
+    return finish(c, st, rc, total0, n, out);
 }
 
 /* Decodes rows straight from the statement into structs (into): each mapped
@@ -343,7 +346,7 @@ static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, k
     sqlite3_stmt *st = e->st;
     size_t n = 0, size = into->s->size;
     int nc = 0, rc, bad = 0;
-    int64_t decode = 0;
+    int64_t decode = 0, total0 = sqlite3_total_changes64(c->db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
         if (n == 0) {
@@ -378,7 +381,7 @@ static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, k
         kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a column's value does not fit its schema field");
         return bad == KILN_ENOMEM ? bad : KILN_EINVAL;
     }
-    return finish(c, st, rc, n, out);
+    return finish(c, st, rc, total0, n, out);
 }
 
 /* One statement to run: into set decodes into structs (collect_into); timed

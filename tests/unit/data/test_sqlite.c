@@ -151,10 +151,34 @@ static void test_group_commit_reports_each_statement(void)
     kiln_arena_destroy(&a);
 }
 
+/* A statement's result is its own change count: DDL after a write reports 0,
+ * not the write's count (sqlite3_changes keeps the last DML's). */
+static void test_change_counts_are_per_statement(void)
+{
+    kiln_arena_t a;
+    kiln_arena_init(&a, 0);
+    kiln_rows_t *r;
+    int ins = kiln_repo_query(dt_repo, &a, "INSERT INTO tags (id, name) VALUES (9001, 'c'), (9002, 'c'), (9003, 'c')",
+                              NULL, 0, &r);
+    int create = kiln_repo_query(dt_repo, &a, "CREATE TABLE counts_probe (n INTEGER)", NULL, 0, &r);
+    int64_t create_changes = r->changes;
+    int drop = kiln_repo_query(dt_repo, &a, "DROP TABLE counts_probe", NULL, 0, &r);
+    int none = kiln_repo_query(dt_repo, &a, "UPDATE tags SET name = 'd' WHERE id = -1", NULL, 0, &r);
+    int del = kiln_repo_query(dt_repo, &a, "DELETE FROM tags WHERE id > 9000", NULL, 0, &r);
+    kiln_arena_destroy(&a);
+    KT_ASSERT_EQ_INT(ins, 3);
+    KT_ASSERT_EQ_INT(create, 0);
+    KT_ASSERT_EQ_INT(create_changes, 0);
+    KT_ASSERT_EQ_INT(drop, 0);
+    KT_ASSERT_EQ_INT(none, 0);
+    KT_ASSERT_EQ_INT(del, 3);
+}
+
 static void body(void)
 {
     KT_RUN(test_long_read_leaves_the_scheduler);
     KT_RUN(test_group_commit_reports_each_statement);
+    KT_RUN(test_change_counts_are_per_statement);
 }
 
 int main(void)
