@@ -171,7 +171,8 @@ typedef struct kiln_chan_frame {
 
 /* Decodes a text frame. Returns 0 or KILN_EINVAL (not a 5-array of the right types). */
 int kiln_chan_decode(const char *text, size_t len, kiln_chan_frame_t *out);
-/* Decodes a binary client push (kind 0). Returns 0 or KILN_EINVAL. */
+/* Decodes a binary client push (kind 0). Returns 0 or KILN_EINVAL (also for a
+ * string that is not UTF-8 or holds a NUL). */
 int kiln_chan_decode_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out);
 void kiln_chan_frame_free(kiln_chan_frame_t *f);
 /* Encodes [join_ref, ref, topic, event, payload] (NULL refs become null,

@@ -181,7 +181,8 @@ static void on_post(lp_t *l, const lp_req_t *q)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         if (e > p && *p == '[') kiln__sock_text(&l->sock, p, (size_t)(e - p));
-        p = e + 1;
+        if (!nl) break; /* e + 1 would point past the end: not a valid pointer */
+        p = nl + 1;
     }
 }
 
@@ -288,7 +289,8 @@ static int parse_token(kiln_conn_t *c, kiln_pid_t *pid, uint64_t *secret)
         const char *amp = memchr(p, '&', (size_t)(qe - p));
         const char *e = amp ? amp : qe;
         if (e - p > 6 && strncmp(p, "token=", 6) == 0 && (size_t)(e - p - 6) < sizeof tok) memcpy(tok, p + 6, (size_t)(e - p - 6));
-        p = e + 1;
+        if (!amp) break;
+        p = amp + 1;
     }
     unsigned long long a, b;
     if (!tok[0] || sscanf(tok, "%llx.%llx", &a, &b) != 2) return KILN_ENOENT;

@@ -3,11 +3,13 @@
  * `kind, lengths (one byte each), strings, payload` (PROTOCOL.md §2-3).
  *
  * Decoding is strict about shape (exactly five elements, refs string or null,
- * topic and event strings, an object payload) because everything after it
- * trusts the frame; what the values mean is the socket's business. Encoding
- * writes the envelope by hand around jansson's dump of the payload, so the
- * frame is built once with one allocation for the payload text. */
+ * topic and event strings, an object payload; in both forms every string is
+ * UTF-8 without NUL) because everything after it trusts the frame; what the
+ * values mean is the socket's business. Encoding writes the envelope by hand
+ * around jansson's dump of the payload, so the frame is built once with one
+ * allocation for the payload text. */
 #include "kiln/channel.h"
+#include "kiln/params.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,7 +80,10 @@ int kiln_chan_decode_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out
     if (pos + l[0] + l[1] + l[2] + l[3] > len || l[2] == 0 || l[3] == 0) return KILN_EINVAL;
     char **dst[4] = { &out->join_ref, &out->ref, &out->topic, &out->event };
     for (int i = 0; i < 4; i++) {
-        if (memchr(p + pos, 0, l[i])) goto bad;
+        /* UTF-8, as in a text frame (PROTOCOL.md §3): replies, pushes and the
+         * channel's handlers carry these strings on as JSON strings, so one
+         * that is not UTF-8 would make every answer to it fail to encode */
+        if (memchr(p + pos, 0, l[i]) || !kiln_utf8_valid((const char *)p + pos, l[i])) goto bad;
         *dst[i] = dup_n((const char *)p + pos, l[i]);
         if (!*dst[i]) goto bad;
         pos += l[i];

@@ -71,11 +71,39 @@ static void test_binary_roundtrip(void)
     free(b);
 }
 
+/* Found by fuzz_phx_message: a binary push whose strings were not UTF-8 was
+ * accepted, and then no reply to it (a JSON phx_reply echoing its refs and
+ * topic) could be encoded; a channel joined that way could answer nothing. */
+static void test_binary_rejects_non_utf8(void)
+{
+    const uint8_t bad[][10] = {
+        { 0, 0, 1, 1, 1, 0xd6, 't', 'e' },             /* ref: a truncated sequence */
+        { 0, 0, 0, 1, 1, 0xff, 'e' },                  /* topic: never in UTF-8 */
+        { 0, 0, 0, 1, 2, 't', 0xc0, 0xaf },            /* event: an overlong '/' */
+        { 0, 3, 0, 1, 1, 0xed, 0xa0, 0x80, 't', 'e' }, /* join_ref: a surrogate */
+    };
+    const size_t lens[] = { 8, 7, 8, 10 };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(lens); i++) {
+        kiln_chan_frame_t f;
+        KT_ASSERT_EQ_INT(kiln_chan_decode_binary(bad[i], lens[i], &f), KILN_EINVAL);
+        KT_ASSERT(f.join_ref == NULL && f.ref == NULL && f.topic == NULL && f.event == NULL && f.bin == NULL);
+    }
+    const uint8_t ok[] = { 0, 0, 1, 8, 1, '1', 'r', ':', 0xce, 0xba, 0xcf, 0x8c, 0xcf, 0x83, 'e', 0xff };
+    kiln_chan_frame_t f;
+    KT_ASSERT_EQ_INT(kiln_chan_decode_binary(ok, sizeof ok, &f), 0); /* UTF-8 strings, any payload bytes */
+    KT_ASSERT_EQ_STR(f.topic, "r:\xce\xba\xcf\x8c\xcf\x83");
+    char *t = kiln_chan_encode(f.join_ref, f.ref, f.topic, "phx_reply", NULL, NULL);
+    KT_ASSERT(t != NULL);
+    free(t);
+    kiln_chan_frame_free(&f);
+}
+
 int main(void)
 {
     KT_RUN(test_decode_join);
     KT_RUN(test_decode_rejects_malformed);
     KT_RUN(test_encode_reply_and_broadcast);
     KT_RUN(test_binary_roundtrip);
+    KT_RUN(test_binary_rejects_non_utf8);
     return kt_done();
 }
