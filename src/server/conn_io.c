@@ -26,7 +26,9 @@
  * Errors in framing or limits answer the parser's status with connection:
  * close, then close with a short lingering read, so that the client sees the
  * response rather than a reset caused by its unread bytes; any pipelined
- * requests behind the bad one are discarded, never run. */
+ * requests behind the bad one are discarded, never run. If the socket cannot
+ * take the whole answer at once, the lingering connection writes the rest on
+ * writable edges before it shuts down its side. */
 #include "server/server_int.h"
 #include "kiln/telemetry.h"
 
@@ -146,16 +148,40 @@ void kiln__srv_conn_close(srv_conn_t *c)
     conn_free(c);
 }
 
+/* Writes the rest of an error answer that the socket could not take at once
+ * (kiln__srv_send_error keeps it in obuf), then ends our direction. Returns 0
+ * (done, or waiting for the next writable edge) or KILN_ECLOSED. */
+static int linger_write(srv_conn_t *c)
+{
+    struct iovec iov = { c->obuf, c->olen };
+    ssize_t w = c->ops->writev(c, &iov, 1);
+    if (w == KILN_EAGAIN) return 0;
+    if (w < 0) return KILN_ECLOSED;
+    memmove(c->obuf, c->obuf + w, c->olen - (size_t)w);
+    c->olen -= (uint32_t)w;
+    if (c->olen) return 0;
+    kiln__srv_obuf_release(c);
+    shutdown(c->io.fd, SHUT_WR);
+    return 0;
+}
+
 /* Reads and drops what the client still sends, for a short while, so that the
  * close after an error response does not turn into a reset that destroys the
- * response before the client reads it. */
-static void linger_read(srv_conn_t *c)
+ * response before the client reads it; and finishes writing that response
+ * first. A client that half-closed still reads it, so its EOF closes only
+ * once the response is out (the linger timer bounds the wait). */
+static void linger_io(srv_conn_t *c)
 {
+    if (c->olen && linger_write(c) < 0) {
+        conn_free(c);
+        return;
+    }
     char scratch[4096];
     for (int i = 0; i < LINGER_MAX_BYTES / (int)sizeof scratch; i++) {
         ssize_t n = read(c->io.fd, scratch, sizeof scratch);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n < 0 && errno == EINTR) continue;
+        if (n == 0 && c->olen) return;
         if (n <= 0) break;
     }
     conn_free(c);
@@ -170,9 +196,9 @@ static void conn_linger(srv_conn_t *c)
         conn_free(c);
         return;
     }
-    shutdown(c->io.fd, SHUT_WR);
+    if (!c->olen) shutdown(c->io.fd, SHUT_WR); /* else once linger_write has sent the rest */
     timer_set(c, SRV_TIMER_LINGER, LINGER_MS);
-    linger_read(c);
+    linger_io(c);
 }
 
 /* Writes the responses a pipelined batch held back, before the batch stops or
@@ -374,8 +400,9 @@ static void send_continue(srv_conn_t *c)
 static int head_done(srv_conn_t *c, const kiln_http_req_t *h, int head_len)
 {
     const kiln_http_limits_t *lim = &conf_of(c)->limits;
-    if (h->body_kind == KILN_BODY_LENGTH && h->content_length > lim->max_body) return conn_reject(c, 413);
     if (req_begin(c, h, head_len) < 0) return conn_reject(c, 503);
+    /* after req_begin, so that the 413 to a HEAD carries no body (c->req->is_head) */
+    if (h->body_kind == KILN_BODY_LENGTH && h->content_length > lim->max_body) return conn_reject(c, 413);
     srv_req_t *r = c->req;
     if (h->body_kind == KILN_BODY_NONE || (h->body_kind == KILN_BODY_LENGTH && h->content_length == 0))
         return ADV_READY;
@@ -586,7 +613,7 @@ static void conn_drive(srv_conn_t *c)
         c->readable = 1; /* the handshake may have buffered application data */
     }
     if (c->state == SRV_ST_LINGER) {
-        linger_read(c);
+        linger_io(c);
         return;
     }
     if (conn_advance(c) != ADV_READY) return;
@@ -607,7 +634,8 @@ static void on_io(kiln_io_t *io, unsigned events)
         }
         return;
     }
-    if (c->state == SRV_ST_TLS || (events & KILN_IO_READ)) conn_drive(c);
+    /* a lingering connection may still owe the rest of its error answer */
+    if (c->state == SRV_ST_TLS || (events & KILN_IO_READ) || (c->state == SRV_ST_LINGER && c->olen)) conn_drive(c);
 }
 
 static void on_timer(kiln_timer_t *t)

@@ -148,6 +148,14 @@ void kiln__srv_flush_nowait(void *arg)
     if (!c->olen) kiln__srv_obuf_release(c);
 }
 
+/* Gives c an output buffer (buf_size bytes) if it has none; 0 when out of memory. */
+static int obuf_get(srv_conn_t *c)
+{
+    if (!c->obuf) c->obuf = kiln__srv_pool_get(&c->ss->bufs);
+    if (!c->obuf) c->obuf = malloc(c->ss->srv->buf_size);
+    return c->obuf != NULL;
+}
+
 /* Whether a response of n bytes may wait in obuf: more request bytes are
  * pipelined behind this one (so the batch goes on and will flush), the
  * connection stays open, and it fits. */
@@ -155,9 +163,7 @@ static int may_hold(srv_conn_t *c, size_t n)
 {
     const srv_req_t *r = c->req;
     if (r->close || c->dead || c->rlen <= r->head_len || c->olen + n > c->ss->srv->buf_size) return 0;
-    if (!c->obuf) c->obuf = kiln__srv_pool_get(&c->ss->bufs);
-    if (!c->obuf) c->obuf = malloc(c->ss->srv->buf_size);
-    return c->obuf != NULL;
+    return obuf_get(c);
 }
 
 static int srv_send_resp(kiln_conn_t *kc, const kiln_str_t *body, size_t n_body)
@@ -286,18 +292,30 @@ int kiln__srv_finish_response(srv_conn_t *c)
     return 0;
 }
 
-/* A server-made error answer (limits, framing, timeouts): written once without
- * waiting, since the connection closes right after it anyway. */
+/* A server-made error answer (limits, framing, timeouts): never waits, since
+ * the connection closes right after it; what the socket does not take now is
+ * left in obuf for the lingering close to write. The answer to a
+ * HEAD whose head was parsed (c->req) has no body (RFC 9112 §6.3, H13): a
+ * client reading it as bodiless would take the text for the next response. */
 void kiln__srv_send_error(srv_conn_t *c, int status)
 {
     char date[29], msg[512];
     kiln_http_date(date);
     const char *text = kiln_http_status_text(status);
+    int head = c->req && c->req->is_head;
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\nserver: kiln\r\ndate: %.29s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                     "content-length: %zu\r\nconnection: close\r\n\r\n%s\n",
-                     status, text, date, strlen(text) + 1, text);
+                     "content-length: %zu\r\nconnection: close\r\n\r\n%s%s",
+                     status, text, date, strlen(text) + 1, head ? "" : text, head ? "" : "\n");
     if (n <= 0 || (size_t)n >= sizeof msg) return;
     struct iovec iov = { msg, (size_t)n };
-    c->ops->writev(c, &iov, 1);
+    ssize_t w = c->ops->writev(c, &iov, 1);
+    if (w == n || (w < 0 && w != KILN_EAGAIN) || c->tls) return;
+    /* The socket is full (a client slow to read the responses before this
+     * one): the rest waits in obuf, empty here since conn_reject flushed it,
+     * and the lingering close writes it (conn_io.c) instead of cutting it. */
+    size_t done = w > 0 ? (size_t)w : 0;
+    if (!obuf_get(c)) return;
+    memcpy(c->obuf, msg + done, (size_t)n - done);
+    c->olen = (uint32_t)((size_t)n - done);
 }

@@ -259,6 +259,23 @@ static void test_h13_hygiene(void)
     KT_ASSERT_EQ_STR(r.body, "hello");
     kst_resp_free(&r);
     kst_close(&c);
+
+    /* a server-made error to a HEAD has no body either: nothing follows its
+     * head but EOF (fuzz_http_conn found the error text sent after it) */
+    KT_ASSERT(kst_connect(&c, port) == 0);
+    kst_send(&c, "HEAD / HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n\r\n");
+    KT_ASSERT(kst_read_resp_ex(&c, &r, 1) == 0);
+    KT_ASSERT_EQ_INT(r.status, 413);
+    kst_resp_free(&r);
+    KT_ASSERT(kst_eof(&c));
+    kst_close(&c);
+    KT_ASSERT(kst_connect(&c, port) == 0);
+    kst_send(&c, "HEAD / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n");
+    KT_ASSERT(kst_read_resp_ex(&c, &r, 1) == 0);
+    KT_ASSERT_EQ_INT(r.status, 400);
+    kst_resp_free(&r);
+    KT_ASSERT(kst_eof(&c));
+    kst_close(&c);
 }
 
 int main(void)
