@@ -52,11 +52,14 @@ int kiln_sched_post(kiln_sched_t *s, void (*fn)(void *arg), void *arg);
 
 /* ---- Event-loop I/O (used by the server and transports) ---------------- */
 
-enum { KILN_IO_READ = 1, KILN_IO_WRITE = 2 };
+enum { KILN_IO_READ = 1, KILN_IO_WRITE = 2, KILN_IO_HUP = 4 };
 
 /* An fd watcher embedded in its owner (a connection, a listener). cb runs on the
  * scheduler thread with the ready events (KILN_IO_* bits, plus KILN_IO_READ on
- * hang-up or error so that the reader sees the EOF/error). */
+ * hang-up or error so that the reader sees the EOF/error). KILN_IO_HUP (never
+ * asked for, only reported) says the peer closed its side: reading on will end
+ * in EOF even if a read came back short, which is how a FIN that arrived with
+ * the last data is told apart from a drained socket. */
 typedef struct kiln_io kiln_io_t;
 typedef void (*kiln_io_cb)(kiln_io_t *io, unsigned events);
 struct kiln_io {

@@ -118,6 +118,7 @@ static int poll_wait(struct kiln__poll *p, int timeout_ms, void (*dispatch)(void
         unsigned ev = 0;
         if (e.events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ev |= KILN_IO_READ;
         if (e.events & EPOLLOUT) ev |= KILN_IO_WRITE;
+        if (e.events & (EPOLLHUP | EPOLLRDHUP)) ev |= KILN_IO_HUP;
         dispatch(e.data.ptr, ev);
     }
     p->n = p->i = 0;

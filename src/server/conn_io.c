@@ -625,6 +625,7 @@ static void on_io(kiln_io_t *io, unsigned events)
 {
     srv_conn_t *c = kiln_container_of(io, srv_conn_t, io);
     if (events & KILN_IO_READ) c->readable = 1;
+    if (events & KILN_IO_HUP) c->peer_closed = 1;
     if (c->busy) {
         /* The request reads nothing while it runs; only a parked write cares. */
         if ((events & KILN_IO_WRITE) && c->waiter) {

@@ -91,6 +91,7 @@ struct srv_conn {
     uint8_t timer_kind;      /* SRV_TIMER_* */
     uint8_t ip_family;
     unsigned readable : 1;   /* edge seen and the socket not yet drained */
+    unsigned peer_closed : 1; /* the peer's FIN was seen (KILN_IO_HUP): read until EOF */
     unsigned busy : 1;       /* a request coroutine is using the connection: never free it */
     unsigned dead : 1;       /* write failed or timed out: finish the request, then close */
     unsigned draining : 1;

@@ -2,7 +2,10 @@
  * sendfile(2) on a non-blocking socket. A read shorter than asked means the
  * kernel had nothing more at that instant, so with edge-triggered polling the
  * next byte brings a new edge: that lets the state machine skip the read that
- * would only say EAGAIN. */
+ * would only say EAGAIN. Not so once the peer's FIN was seen: no edge follows
+ * it, so the next read must be made, to find the EOF (else a client that sent
+ * its last request and its FIN together held the connection until the idle
+ * timeout). */
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -15,7 +18,7 @@ static ssize_t tcp_read(srv_conn_t *c, char *buf, size_t len)
     for (;;) {
         ssize_t n = read(c->io.fd, buf, len);
         if (n > 0) {
-            if ((size_t)n < len) c->readable = 0;
+            if ((size_t)n < len && !c->peer_closed) c->readable = 0;
             return n;
         }
         if (n == 0) return 0;

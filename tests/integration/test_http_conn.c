@@ -1,8 +1,8 @@
 /* HTTP server connection behaviour over the wire: keep-alive, slow clients,
  * the header deadline (H10), body idle, disconnects mid-body, chunked
  * request bodies, chunked and sendfile responses, the send timeout with a
- * reader that never reads (H11), the keep-alive request cap and the per-IP
- * connection cap. Timeouts are configured short so the suite stays fast. */
+ * reader that never reads (H11), the keep-alive request cap, the per-IP
+ * connection cap, and a FIN read together with the last request. Timeouts are configured short so the suite stays fast. */
 #include "kiln_test.h"
 #include "kiln_server_test.h"
 
@@ -270,6 +270,41 @@ static void test_idle_timeout(void)
     kst_close(&c);
 }
 
+static void block_scheduler(void *arg)
+{
+    (void)arg;
+    kst_sleep_ms(200); /* on the scheduler thread: nothing else runs meanwhile */
+}
+
+/* A client's last request and its FIN, read by the server in one go (they
+ * arrived while its scheduler was busy): the short read must not be taken for
+ * "drained", or the EOF behind it waits for the idle timeout (5 s here). */
+static void test_fin_with_last_request(void)
+{
+    kiln_server_conf_t conf = { .endpoint = kst_app(), .idle_timeout_ms = 5000 };
+    kst_server_t s;
+    KT_ASSERT(kst_start(&s, &conf, 1) == 0);
+    kst_conn_t c;
+    kst_resp_t r;
+    KT_ASSERT(kst_connect(&c, s.port) == 0);
+    kst_send(&c, "GET / HTTP/1.1\r\nhost: x\r\n\r\n"); /* accepted and served: the connection is in the loop */
+    KT_ASSERT(kst_read_resp(&c, &r) == 0);
+    kst_resp_free(&r);
+    KT_ASSERT(kiln_sched_post(kiln_sched_get(s.rt, 0), block_scheduler, NULL) == 0);
+    kst_sleep_ms(50);
+    int64_t t0 = kiln_now_ms();
+    kst_send(&c, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    shutdown(c.fd, SHUT_WR);
+    KT_ASSERT(kst_read_resp(&c, &r) == 0);
+    KT_ASSERT_EQ_INT(r.status, 200);
+    kst_resp_free(&r);
+    KT_ASSERT(kst_eof(&c));
+    int64_t took = kiln_now_ms() - t0;
+    kst_close(&c);
+    kst_stop(&s);
+    KT_ASSERT(took < 2500);
+}
+
 int main(void)
 {
     kiln_log_set_level(KILN_LOG_WARN);
@@ -301,6 +336,7 @@ int main(void)
     KT_RUN(test_h11_send_timeout);
     KT_RUN(test_keepalive_request_cap);
     KT_RUN(test_idle_timeout);
+    KT_RUN(test_fin_with_last_request);
     kst_stop(&srv2);
     kst_stop(&srv);
     kst_app_free();
