@@ -8,13 +8,9 @@ set -uo pipefail
 BIN=${1:?usage: test_data_pg.sh BUILD/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TESTS=$BIN/../tests
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  echo "# skipped: PostgreSQL 15 is not installed (scripts/bootstrap test installs it)"
-  exit 0
-fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-pg.XXXXXX")
-trap '"$ROOT/tests/support/pg-tmp" stop "$dir"' EXIT
-base=$("$ROOT/tests/support/pg-tmp" start "$dir") || { echo "FAIL: cannot start PostgreSQL"; exit 1; }
+. "$ROOT/tests/support/pglib.sh"
+pg_start
+base=$PG_BASE
 psql() { /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 "$base/postgres" "$@"; }
 
 fail=0

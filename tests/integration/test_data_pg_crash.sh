@@ -10,14 +10,9 @@ set -uo pipefail
 BIN=${1:?usage: test_data_pg_crash.sh BUILD/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TESTS=$BIN/../tests
-PG_TMP=$ROOT/tests/support/pg-tmp
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  echo "# skipped: PostgreSQL 15 is not installed (scripts/bootstrap test installs it)"
-  exit 0
-fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-pg.XXXXXX")
-trap '"$PG_TMP" stop "$dir"' EXIT
-base=$("$PG_TMP" start "$dir") || { echo "FAIL: cannot start PostgreSQL"; exit 1; }
+. "$ROOT/tests/support/pglib.sh"
+pg_start
+base=$PG_BASE dir=$PG_DIR
 /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 "$base/postgres" \
   -c "CREATE DATABASE kiln_d6" -c "ALTER DATABASE kiln_d6 SET synchronous_commit = on" ||
   { echo "FAIL: cannot create the database"; exit 1; }
