@@ -9,7 +9,14 @@
  *   room:*         joinable with any payload except room:forbidden
  *                  ({"reason":"unauthorized"}); `ping` replies ok with its
  *                  payload; `shout` broadcasts `shout` to every subscriber,
- *                  the sender included, and sends no reply;
+ *                  the sender included, and sends no reply; `binary_echo`
+ *                  with a binary payload (an ArrayBuffer, WebSocket only)
+ *                  replies ok with the same bytes as a binary reply (the
+ *                  client's response is an ArrayBuffer), or error
+ *                  {"reason":"too big"} when that reply frame would exceed
+ *                  the socket's max_queue (1 MiB; so would a message of
+ *                  exactly max_message, 1 MiB); with a JSON payload it
+ *                  replies error {"reason":"binary only"};
  *   presence:lobby joined with {"user_id": ID} (a number becomes a string;
  *                  else the user_id connect param; else refused): tracks ID,
  *                  pushes presence_state after the ok reply, and every join
@@ -43,13 +50,30 @@ static int room_join(kiln_channel_t *ch, const char *topic, json_t *payload, jso
     return 0;
 }
 
+static void reply_error(kiln_channel_t *ch, const char *reason)
+{
+    json_t *r = json_pack("{s:s}", "reason", reason);
+    kiln_channel_reply(ch, "error", r);
+    json_decref(r);
+}
+
+/* Phoenix's handle_in("binary_echo", {:binary, data}, socket) ->
+ * {:reply, {:ok, {:binary, data}}, socket}. A reply that cannot go out
+ * leaves the push unanswered, so it can still get an error. */
+static void binary_echo(kiln_channel_t *ch)
+{
+    size_t n;
+    const uint8_t *bytes = kiln_channel_binary(ch, &n);
+    if (!bytes) reply_error(ch, "binary only");
+    else if (kiln_channel_reply_binary(ch, "ok", bytes, n) == KILN_ETOOBIG) reply_error(ch, "too big");
+}
+
 static int room_in(kiln_channel_t *ch, const char *event, json_t *payload)
 {
     if (strcmp(event, "ping") == 0) return kiln_channel_reply(ch, "ok", payload), 0;
     if (strcmp(event, "shout") == 0) return kiln_channel_broadcast(ch, "shout", payload), 0;
-    json_t *r = json_pack("{s:s}", "reason", "unknown event");
-    kiln_channel_reply(ch, "error", r);
-    json_decref(r);
+    if (strcmp(event, "binary_echo") == 0) return binary_echo(ch), 0;
+    reply_error(ch, "unknown event");
     return 0;
 }
 

@@ -78,7 +78,8 @@ typedef struct kiln_socket_conf {
     /* Limits; 0 takes the default. */
     uint64_t max_frame;       /* 1 MiB: a bigger frame closes 1009 before its payload is read */
     uint64_t max_message;     /* 1 MiB: the same for a reassembled message */
-    size_t max_queue;         /* 1 MiB of unsent bytes: a client that stops reading is cut off */
+    size_t max_queue;         /* 1 MiB of unsent bytes: a client that stops reading is cut off;
+                               * a single frame over it is not sent (KILN_ETOOBIG to the sender) */
     int64_t timeout_ms;       /* 60000: nothing received for this long closes the socket */
     int64_t longpoll_window_ms; /* 10000: a poll with nothing to say answers 204 */
     uint32_t max_channels;    /* 100 per socket: further joins are refused */
@@ -146,10 +147,38 @@ kiln_runtime_t *kiln_channel_runtime(const kiln_channel_t *ch);
 void *kiln_channel_state(const kiln_channel_t *ch);
 void kiln_channel_set_state(kiln_channel_t *ch, void *state);
 
-/* Replies to the push being handled (handle_in), once: status "ok", "error"... */
+/* Replies to the push being handled (handle_in), once: status "ok", "error"...
+ * The push counts as answered once a reply went out (0); after a failure
+ * nothing was sent and it may still be answered, e.g. with an error.
+ * KILN_ESTATE: no push under way, or it was answered already. */
 int kiln_channel_reply(kiln_channel_t *ch, const char *status, json_t *response);
 /* Pushes an event to this channel's client only. */
 int kiln_channel_push(kiln_channel_t *ch, const char *event, json_t *payload);
+
+/* Binary payloads (Phoenix's {:binary, data}; PROTOCOL.md §3). A client
+ * pushing an ArrayBuffer sends a binary frame: handle_in then gets
+ * {"binary_size": n} as its payload and the bytes from kiln_channel_binary.
+ * Binary replies and pushes go out as WebSocket binary frames, which the
+ * client hands to receive()/on() as an ArrayBuffer; they are not available on
+ * a long-poll socket (the client cannot receive binary there). */
+
+/* Inside handle_in: the bytes of the binary push being handled (*len gets
+ * their number, possibly 0), or NULL for a JSON push. Borrowed from the
+ * frame: valid only until handle_in returns; copy what must outlive it. */
+const uint8_t *kiln_channel_binary(const kiln_channel_t *ch, size_t *len);
+/* Replies to the push being handled with status and the bytes as the
+ * response (a binary reply frame); data is copied. Once per push, as
+ * kiln_channel_reply: a failed reply leaves the push unanswered. Returns 0;
+ * KILN_ESTATE (no push under way, or answered); KILN_EINVAL (status, or the
+ * refs and topic, over 255 bytes); KILN_EPERM (a long-poll socket: binary is
+ * not permitted on its transport, so answer with JSON); KILN_ETOOBIG (the
+ * frame alone is over the socket's max_queue: it is not sent and the socket
+ * goes on); KILN_ECLOSED; KILN_ENOMEM. */
+int kiln_channel_reply_binary(kiln_channel_t *ch, const char *status, const void *data, size_t len);
+/* Pushes event with the bytes as its payload to this channel's client only
+ * (a binary push frame, no ref); data is copied. Errors as
+ * kiln_channel_reply_binary, KILN_EINVAL also for a NULL event. */
+int kiln_channel_push_binary(kiln_channel_t *ch, const char *event, const void *data, size_t len);
 /* Broadcasts to every subscriber of the channel's topic (this client too), or
  * all but this channel (broadcast_from). Encoded once for all recipients. */
 int kiln_channel_broadcast(kiln_channel_t *ch, const char *event, json_t *payload);
@@ -180,8 +209,14 @@ void kiln_chan_frame_free(kiln_chan_frame_t *f);
 char *kiln_chan_encode(const char *join_ref, const char *ref, const char *topic, const char *event,
                        const json_t *payload, size_t *len);
 /* Binary server frames: push (kind 0), reply (1), broadcast (2). Returns a
- * malloc'd buffer or NULL (a string over 255 bytes: KILN_EINVAL semantics). */
+ * malloc'd buffer or NULL (a string over 255 bytes, which its one length byte
+ * cannot describe, is refused, never truncated: KILN_EINVAL semantics). */
 uint8_t *kiln_chan_encode_binary(int kind, const char *join_ref, const char *ref, const char *topic,
                                  const char *event_or_status, const void *payload, size_t plen, size_t *len);
+/* Decodes a binary server frame as the official client does (kinds 0, 1, 2),
+ * for tests: the bytes go to bin (never NULL, even when empty); a reply
+ * (kind 1) becomes event "phx_reply" with payload {"status": status}, its
+ * response being bin. Returns 0 or KILN_EINVAL (as kiln_chan_decode_binary). */
+int kiln_chan_decode_server_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out);
 
 #endif

@@ -47,6 +47,10 @@ kiln_chtest_t *kiln_chtest_join(const kiln_socket_conf_t *conf, const char *topi
 /* A client push: returns its ref (> 0) for kiln_chtest_assert_reply, or
  * KILN_ECLOSED once the channel has ended (KILN_EINVAL: bad payload JSON). */
 int kiln_chtest_push(kiln_chtest_t *t, const char *event, const char *payload);
+/* A binary push (an ArrayBuffer from the client): handle_in sees
+ * {"binary_size": len} and kiln_channel_binary gives a copy of data. Returns
+ * its ref, or errors as kiln_chtest_push. */
+int kiln_chtest_push_binary(kiln_chtest_t *t, const char *event, const void *data, size_t len);
 /* phx_leave: returns its ref (the channel replies ok, then closes). */
 int kiln_chtest_leave(kiln_chtest_t *t);
 
@@ -54,6 +58,14 @@ int kiln_chtest_leave(kiln_chtest_t *t);
 json_t *kiln_chtest_assert_reply(kiln_chtest_t *t, int ref, const char *status, int64_t timeout_ms);
 /* The next push of event (NULL: any) to this client; returns its payload. */
 json_t *kiln_chtest_assert_push(kiln_chtest_t *t, const char *event, int64_t timeout_ms);
+/* The same for binary replies (kiln_channel_reply_binary) and pushes
+ * (kiln_channel_push_binary): the bytes (borrowed like the json_t above,
+ * never NULL when found, even if empty), *len their number. A reply or push
+ * that is there but in the other form (JSON for a binary assertion, or binary
+ * for a JSON one) is taken and fails the assertion: NULL, and stderr says so. */
+const uint8_t *kiln_chtest_assert_reply_binary(kiln_chtest_t *t, int ref, const char *status, int64_t timeout_ms,
+                                               size_t *len);
+const uint8_t *kiln_chtest_assert_push_binary(kiln_chtest_t *t, const char *event, int64_t timeout_ms, size_t *len);
 /* The next broadcast of event (NULL: any) on the topic; returns its payload. */
 json_t *kiln_chtest_assert_broadcast(kiln_chtest_t *t, const char *event, int64_t timeout_ms);
 /* 1 when no push of event (NULL: any) arrives within timeout_ms, else 0. */

@@ -33,14 +33,14 @@ const kiln_channel_ops_t *kiln__chan_route(const kiln_socket_conf_t *conf, const
 
 /* ---- Output -------------------------------------------------------------- */
 
-int kiln__chan_out(kiln_channel_t *ch, const char *text, size_t len)
+int kiln__chan_out(kiln_channel_t *ch, int opcode, const void *p, size_t len)
 {
     if (ch->test) {
-        ch->test->out(ch->test->ud, text, len);
+        ch->test->out(ch->test->ud, opcode, p, len);
         return 0;
     }
     if (!ch->sock || !ch->linked || ch->sock->closed) return KILN_ECLOSED;
-    return ch->sock->tr->send(ch->sock, text, len);
+    return ch->sock->tr->send(ch->sock, opcode, p, len);
 }
 
 static int out_frame(kiln_channel_t *ch, const char *jr, const char *ref, const char *event, const json_t *payload)
@@ -48,8 +48,20 @@ static int out_frame(kiln_channel_t *ch, const char *jr, const char *ref, const 
     size_t len;
     char *t = kiln_chan_encode(jr, ref, ch->topic, event, payload, &len);
     if (!t) return KILN_EINVAL;
-    int rc = kiln__chan_out(ch, t, len);
+    int rc = kiln__chan_out(ch, KILN_WS_TEXT, t, len);
     free(t);
+    return rc;
+}
+
+/* A binary push (kind 0, ref unused) or reply (kind 1) from this channel. */
+static int out_binary(kiln_channel_t *ch, int kind, const char *ref, const char *event_or_status, const void *data,
+                      size_t plen)
+{
+    size_t len;
+    uint8_t *b = kiln_chan_encode_binary(kind, ch->join_ref, ref, ch->topic, event_or_status, data, plen, &len);
+    if (!b) return KILN_EINVAL; /* a string over 255 bytes (or out of memory, which we cannot tell apart) */
+    int rc = kiln__chan_out(ch, KILN_WS_BINARY, b, len);
+    free(b);
     return rc;
 }
 
@@ -123,18 +135,43 @@ kiln_runtime_t *kiln_channel_runtime(const kiln_channel_t *ch) { return ch->rt; 
 void *kiln_channel_state(const kiln_channel_t *ch) { return ch->state; }
 void kiln_channel_set_state(kiln_channel_t *ch, void *state) { ch->state = state; }
 
+/* The push being handled is answered once a reply went out: a reply that
+ * could not be sent leaves it open for another answer (e.g. an error). */
+static int answered(kiln_channel_t *ch, int rc)
+{
+    if (rc == 0) {
+        free(ch->cur_ref);
+        ch->cur_ref = NULL;
+    }
+    return rc;
+}
+
 int kiln_channel_reply(kiln_channel_t *ch, const char *status, json_t *response)
 {
     if (!ch->cur_ref || !status) return KILN_ESTATE; /* no push under way, or already answered */
-    int rc = reply_to(ch, ch->cur_ref, status, response);
-    free(ch->cur_ref);
-    ch->cur_ref = NULL;
-    return rc;
+    return answered(ch, reply_to(ch, ch->cur_ref, status, response));
 }
 
 int kiln_channel_push(kiln_channel_t *ch, const char *event, json_t *payload)
 {
     return event ? out_frame(ch, ch->join_ref, NULL, event, payload) : KILN_EINVAL;
+}
+
+const uint8_t *kiln_channel_binary(const kiln_channel_t *ch, size_t *len)
+{
+    *len = ch->cur_bin ? ch->cur_bin_len : 0;
+    return ch->cur_bin;
+}
+
+int kiln_channel_reply_binary(kiln_channel_t *ch, const char *status, const void *data, size_t len)
+{
+    if (!ch->cur_ref || !status) return KILN_ESTATE; /* no push under way, or already answered */
+    return answered(ch, out_binary(ch, 1, ch->cur_ref, status, data, len));
+}
+
+int kiln_channel_push_binary(kiln_channel_t *ch, const char *event, const void *data, size_t len)
+{
+    return event ? out_binary(ch, 0, NULL, event, data, len) : KILN_EINVAL;
 }
 
 int kiln_channel_broadcast(kiln_channel_t *ch, const char *event, json_t *payload)
@@ -220,7 +257,7 @@ static int on_broadcast(kiln_channel_t *ch, kiln_pubsub_msg_t *m)
         return rc;
     }
     if (ch->test) {
-        ch->test->out(ch->test->ud, v.json, v.json_len);
+        ch->test->out(ch->test->ud, KILN_WS_TEXT, v.json, v.json_len);
         return 0;
     }
     if (ch->sock && ch->linked && !ch->sock->closed) ch->sock->tr->send_shared(ch->sock, m);
@@ -232,11 +269,16 @@ static int on_in(kiln_channel_t *ch, kiln_chan_frame_t *f)
     free(ch->cur_ref);
     ch->cur_ref = f->ref ? strdup(f->ref) : NULL;
     json_t *payload = f->payload;
-    if (!payload && f->bin) /* a binary push: handed over as {"binary": <base64 omitted>, "size": n} */
+    if (!payload && f->bin) { /* a binary push: the bytes through kiln_channel_binary, their size as the payload */
         payload = f->payload = json_pack("{s:I}", "binary_size", (json_int_t)f->bin_len);
+        ch->cur_bin = f->bin;
+        ch->cur_bin_len = f->bin_len;
+    }
     int rc = ch->ops->handle_in ? ch->ops->handle_in(ch, f->event, payload) : 0;
     free(ch->cur_ref);
     ch->cur_ref = NULL;
+    ch->cur_bin = NULL; /* the frame goes with the message after this */
+    ch->cur_bin_len = 0;
     return rc;
 }
 

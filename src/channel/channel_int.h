@@ -15,12 +15,15 @@
 
 #include "kiln/channel.h"
 #include "kiln/pubsub.h"
+#include "kiln/websocket.h"
 
 typedef struct sock_transport {
     int abi;
     const char *name; /* "websocket", "longpoll" */
-    /* Queues one text frame (copied). */
-    int (*send)(kiln_socket_t *s, const char *text, size_t len);
+    /* Queues one frame (copied): opcode KILN_WS_TEXT (JSON) or KILN_WS_BINARY
+     * (the binary serializer), on any transport. KILN_EPERM: this transport
+     * cannot carry binary; KILN_ETOOBIG: the frame alone exceeds max_queue. */
+    int (*send)(kiln_socket_t *s, int opcode, const void *p, size_t len);
     /* Queues a broadcast (see the layout below); takes its own reference if it keeps m. */
     int (*send_shared)(kiln_socket_t *s, kiln_pubsub_msg_t *m);
     /* Closes the connection (code: a WebSocket close code); then sock_closed. */
@@ -40,7 +43,7 @@ typedef struct chan_rec chan_rec_t;
  * end through exited(), called last, after the channel's memory is gone.
  * Both run on the channel's scheduler. Owned by the test, outlives the channel. */
 typedef struct chan_test_hooks {
-    void (*out)(void *ud, const char *text, size_t len);
+    void (*out)(void *ud, int opcode, const void *p, size_t len); /* as sock_transport_t.send */
     void (*exited)(void *ud, int reason);
     json_t *params;
     void *ud;
@@ -72,6 +75,8 @@ struct kiln_channel {
     kiln_pid_t pid;
     char *topic, *join_ref;
     char *cur_ref;                /* ref of the push being handled, until replied */
+    const uint8_t *cur_bin;       /* its binary payload (borrowed from the frame), or NULL */
+    size_t cur_bin_len;
     json_t *join_payload;         /* until init */
     void *state;
     unsigned linked : 1, joined : 1;
@@ -127,7 +132,8 @@ const kiln_socket_conf_t *kiln__sock_conf_defaults(const kiln_socket_conf_t *in,
 /* channel.c */
 extern const kiln_proc_ops_t kiln__chan_proc_ops;
 const kiln_channel_ops_t *kiln__chan_route(const kiln_socket_conf_t *conf, const char *topic);
-/* Sends already-encoded text to the channel's client (socket or test sink). */
-int kiln__chan_out(kiln_channel_t *ch, const char *text, size_t len);
+/* Sends an already-encoded frame (opcode as sock_transport_t.send) to the
+ * channel's client (socket or test sink). */
+int kiln__chan_out(kiln_channel_t *ch, int opcode, const void *p, size_t len);
 
 #endif

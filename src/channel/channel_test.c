@@ -31,7 +31,9 @@ typedef struct tmsg {
     int kind;
     char *ref;     /* replies */
     char *name;    /* event, or the reply's status */
-    json_t *payload; /* payload, or the reply's response */
+    json_t *payload; /* payload, or the reply's response; NULL for a binary one */
+    uint8_t *bin;    /* a binary payload or response (never NULL then, even when empty), else NULL */
+    size_t bin_len;
 } tmsg_t;
 
 typedef struct chtest {
@@ -54,6 +56,7 @@ static void tmsg_free(tmsg_t *m)
     free(m->ref);
     free(m->name);
     json_decref(m->payload);
+    free(m->bin);
     free(m);
 }
 
@@ -67,12 +70,14 @@ static void enqueue(chtest_t *t, tmsg_t *m)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* The channel's output: a reply (phx_reply with a ref) or a push. */
-static void hook_out(void *ud, const char *text, size_t len)
+/* The channel's output: a reply (phx_reply with a ref) or a push, JSON or
+ * binary; a binary one keeps its bytes in m->bin, decoded as the client would. */
+static void hook_out(void *ud, int opcode, const void *p, size_t len)
 {
     chtest_t *t = ud;
     kiln_chan_frame_t f;
-    if (kiln_chan_decode(text, len, &f) < 0) return;
+    int rc = opcode == KILN_WS_BINARY ? kiln_chan_decode_server_binary(p, len, &f) : kiln_chan_decode(p, len, &f);
+    if (rc < 0) return;
     tmsg_t *m = calloc(1, sizeof *m);
     if (!m) return kiln_chan_frame_free(&f);
     if (strcmp(f.event, "phx_reply") == 0 && f.ref) {
@@ -88,6 +93,9 @@ static void hook_out(void *ud, const char *text, size_t len)
         f.event = NULL;
         m->payload = json_incref(f.payload);
     }
+    m->bin = f.bin;
+    m->bin_len = f.bin_len;
+    f.bin = NULL;
     kiln_chan_frame_free(&f);
     enqueue(t, m);
 }
@@ -208,8 +216,9 @@ static void report_missing(chtest_t *t, const char *what, const char *name)
     if (!t->queue) fprintf(stderr, " nothing");
     for (tmsg_t *m = t->queue; m; m = m->next) {
         char *p = m->payload ? json_dumps(m->payload, JSON_COMPACT) : NULL;
-        fprintf(stderr, " [%s %s%s%s %s]", kinds[m->kind], m->ref ? m->ref : "", m->ref ? " " : "", m->name,
-                p ? p : "null");
+        fprintf(stderr, " [%s %s%s%s ", kinds[m->kind], m->ref ? m->ref : "", m->ref ? " " : "", m->name);
+        if (m->bin) fprintf(stderr, "<%zu binary bytes>]", m->bin_len);
+        else fprintf(stderr, "%s]", p ? p : "null");
         free(p);
     }
     fputc('\n', stderr);
@@ -303,7 +312,9 @@ static void free_frame(void *p)
     free(p);
 }
 
-static int send_in(chtest_t *t, int tag, const char *event, json_t *payload)
+/* Sends a push or leave as the socket would; payload (or, for a binary push,
+ * bin with payload NULL) moves into the frame, freed here on failure. */
+static int send_in(chtest_t *t, int tag, const char *event, json_t *payload, uint8_t *bin, size_t bin_len)
 {
     pthread_mutex_lock(&t->lock);
     int gone = t->exited, ref = t->next_ref++;
@@ -314,6 +325,7 @@ static int send_in(chtest_t *t, int tag, const char *event, json_t *payload)
     if (gone || !f) {
         free(f);
         json_decref(payload);
+        free(bin);
         return gone ? KILN_ECLOSED : KILN_ENOMEM;
     }
     f->join_ref = strdup("1");
@@ -321,6 +333,8 @@ static int send_in(chtest_t *t, int tag, const char *event, json_t *payload)
     f->topic = strdup(t->topic);
     f->event = strdup(event);
     f->payload = payload;
+    f->bin = bin;
+    f->bin_len = bin_len;
     if (!f->join_ref || !f->ref || !f->topic || !f->event) {
         free_frame(f);
         return KILN_ENOMEM;
@@ -337,19 +351,33 @@ int kiln_chtest_push(kiln_chtest_t *pub, const char *event, const char *payload)
         json_decref(p);
         return KILN_EINVAL;
     }
-    return send_in(t, CH_MSG_IN, event, p);
+    return send_in(t, CH_MSG_IN, event, p, NULL, 0);
+}
+
+int kiln_chtest_push_binary(kiln_chtest_t *pub, const char *event, const void *data, size_t len)
+{
+    if (!event || (!data && len)) return KILN_EINVAL;
+    uint8_t *bin = malloc(len ? len : 1); /* never NULL in a binary frame, even when empty (as decoded) */
+    if (!bin) return KILN_ENOMEM;
+    if (len) memcpy(bin, data, len);
+    return send_in((chtest_t *)pub, CH_MSG_IN, event, NULL, bin, len);
 }
 
 int kiln_chtest_leave(kiln_chtest_t *pub)
 {
-    return send_in((chtest_t *)pub, CH_MSG_LEAVE, "phx_leave", json_object());
+    return send_in((chtest_t *)pub, CH_MSG_LEAVE, "phx_leave", json_object(), NULL, 0);
 }
 
 /* ---- Assertions ----------------------------------------------------------------- */
 
-json_t *kiln_chtest_assert_reply(kiln_chtest_t *pub, int ref, const char *status, int64_t timeout_ms)
+static const char *form(int binary)
 {
-    chtest_t *t = (chtest_t *)pub;
+    return binary ? "binary" : "JSON";
+}
+
+/* The reply to ref with status (NULL: any), binary or JSON as wanted. */
+static tmsg_t *reply_of(chtest_t *t, int ref, const char *status, int binary, int64_t timeout_ms)
+{
     char rs[16];
     snprintf(rs, sizeof rs, "%d", ref);
     tmsg_t *m = take(t, M_REPLY, rs, NULL, timeout_ms);
@@ -361,15 +389,54 @@ json_t *kiln_chtest_assert_reply(kiln_chtest_t *pub, int ref, const char *status
         fprintf(stderr, "kiln_chtest: reply to ref %s on %s is %s, not %s\n", rs, t->topic, m->name, status);
         return NULL;
     }
-    return m->payload;
+    if (!m->bin != !binary) {
+        fprintf(stderr, "kiln_chtest: reply to ref %s on %s is %s, not %s\n", rs, t->topic, form(!!m->bin),
+                form(binary));
+        return NULL;
+    }
+    return m;
+}
+
+/* The next push of event (NULL: any), binary or JSON as wanted. */
+static tmsg_t *push_of(chtest_t *t, const char *event, int binary, int64_t timeout_ms)
+{
+    tmsg_t *m = take(t, M_PUSH, NULL, event, timeout_ms);
+    if (!m) {
+        report_missing(t, "push", event);
+        return NULL;
+    }
+    if (!m->bin != !binary) {
+        fprintf(stderr, "kiln_chtest: push %s on %s is %s, not %s\n", m->name, t->topic, form(!!m->bin), form(binary));
+        return NULL;
+    }
+    return m;
+}
+
+json_t *kiln_chtest_assert_reply(kiln_chtest_t *pub, int ref, const char *status, int64_t timeout_ms)
+{
+    tmsg_t *m = reply_of((chtest_t *)pub, ref, status, 0, timeout_ms);
+    return m ? m->payload : NULL;
+}
+
+const uint8_t *kiln_chtest_assert_reply_binary(kiln_chtest_t *pub, int ref, const char *status, int64_t timeout_ms,
+                                               size_t *len)
+{
+    tmsg_t *m = reply_of((chtest_t *)pub, ref, status, 1, timeout_ms);
+    *len = m ? m->bin_len : 0;
+    return m ? m->bin : NULL;
 }
 
 json_t *kiln_chtest_assert_push(kiln_chtest_t *pub, const char *event, int64_t timeout_ms)
 {
-    chtest_t *t = (chtest_t *)pub;
-    tmsg_t *m = take(t, M_PUSH, NULL, event, timeout_ms);
-    if (!m) report_missing(t, "push", event);
+    tmsg_t *m = push_of((chtest_t *)pub, event, 0, timeout_ms);
     return m ? m->payload : NULL;
+}
+
+const uint8_t *kiln_chtest_assert_push_binary(kiln_chtest_t *pub, const char *event, int64_t timeout_ms, size_t *len)
+{
+    tmsg_t *m = push_of((chtest_t *)pub, event, 1, timeout_ms);
+    *len = m ? m->bin_len : 0;
+    return m ? m->bin : NULL;
 }
 
 json_t *kiln_chtest_assert_broadcast(kiln_chtest_t *pub, const char *event, int64_t timeout_ms)

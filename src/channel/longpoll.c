@@ -106,9 +106,12 @@ static void lp_end(lp_t *l, const char *why)
     kiln_exit(l->sock.rt, l->pid, 0);
 }
 
-static int lp_send(kiln_socket_t *s, const char *text, size_t len)
+/* Queues a JSON frame. Binary ones are refused (KILN_EPERM): the client
+ * reads long-poll messages as JSON text only (PROTOCOL.md §3). */
+static int lp_send(kiln_socket_t *s, int opcode, const void *text, size_t len)
 {
     lp_t *l = (lp_t *)s;
+    if (opcode != KILN_WS_TEXT) return KILN_EPERM;
     if (l->ending) return KILN_ECLOSED;
     lp_msg_t *m = malloc(sizeof *m + len);
     if (!m) return KILN_ENOMEM;
@@ -131,7 +134,7 @@ static int lp_send(kiln_socket_t *s, const char *text, size_t len)
 static int lp_send_shared(kiln_socket_t *s, kiln_pubsub_msg_t *m)
 {
     bc_view_t v;
-    return kiln__bc_view(m, &v) < 0 ? KILN_EINVAL : lp_send(s, v.json, v.json_len);
+    return kiln__bc_view(m, &v) < 0 ? KILN_EINVAL : lp_send(s, KILN_WS_TEXT, v.json, v.json_len);
 }
 
 static void lp_close(kiln_socket_t *s, int code, const char *why)

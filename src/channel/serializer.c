@@ -72,30 +72,62 @@ int kiln_chan_decode(const char *text, size_t len, kiln_chan_frame_t *out)
     return rc;
 }
 
-int kiln_chan_decode_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out)
+/* Reads n length-prefixed strings (their lengths at p[1..n], the strings from
+ * p[1 + n]) into dst, each UTF-8 without NUL, then the rest of the frame into
+ * out->bin (allocated even when empty, so a binary frame always has one).
+ * nonempty: a bit mask of the fields that may not be empty. */
+static int take_fields(const uint8_t *p, size_t len, int n, char **const dst[], unsigned nonempty,
+                       kiln_chan_frame_t *out)
 {
-    memset(out, 0, sizeof *out);
-    if (len < 5 || p[0] != 0) return KILN_EINVAL;
-    size_t l[4] = { p[1], p[2], p[3], p[4] }, pos = 5;
-    if (pos + l[0] + l[1] + l[2] + l[3] > len || l[2] == 0 || l[3] == 0) return KILN_EINVAL;
-    char **dst[4] = { &out->join_ref, &out->ref, &out->topic, &out->event };
-    for (int i = 0; i < 4; i++) {
+    size_t pos = 1 + (size_t)n;
+    if (len < pos) return KILN_EINVAL;
+    for (int i = 0; i < n; i++) {
+        size_t l = p[1 + i];
+        if (pos + l > len || (l == 0 && (nonempty >> i & 1))) return KILN_EINVAL;
         /* UTF-8, as in a text frame (PROTOCOL.md §3): replies, pushes and the
          * channel's handlers carry these strings on as JSON strings, so one
          * that is not UTF-8 would make every answer to it fail to encode */
-        if (memchr(p + pos, 0, l[i]) || !kiln_utf8_valid((const char *)p + pos, l[i])) goto bad;
-        *dst[i] = dup_n((const char *)p + pos, l[i]);
-        if (!*dst[i]) goto bad;
-        pos += l[i];
+        if (memchr(p + pos, 0, l) || !kiln_utf8_valid((const char *)p + pos, l)) return KILN_EINVAL;
+        if (!(*dst[i] = dup_n((const char *)p + pos, l))) return KILN_ENOMEM;
+        pos += l;
     }
     out->bin_len = len - pos;
     out->bin = malloc(out->bin_len ? out->bin_len : 1);
-    if (!out->bin) goto bad;
+    if (!out->bin) return KILN_ENOMEM;
     memcpy(out->bin, p + pos, out->bin_len);
     return 0;
-bad:
-    kiln_chan_frame_free(out);
-    return KILN_EINVAL;
+}
+
+int kiln_chan_decode_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char **const dst[4] = { &out->join_ref, &out->ref, &out->topic, &out->event };
+    if (len < 1 || p[0] != 0 || take_fields(p, len, 4, dst, 0xc, out) < 0) {
+        kiln_chan_frame_free(out);
+        return KILN_EINVAL;
+    }
+    return 0;
+}
+
+int kiln_chan_decode_server_binary(const uint8_t *p, size_t len, kiln_chan_frame_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char *status = NULL;
+    char **const push[3] = { &out->join_ref, &out->topic, &out->event };
+    char **const reply[4] = { &out->join_ref, &out->ref, &out->topic, &status };
+    char **const bcast[2] = { &out->topic, &out->event };
+    int rc = KILN_EINVAL;
+    if (len >= 1 && p[0] == 0) rc = take_fields(p, len, 3, push, 0x6, out);
+    else if (len >= 1 && p[0] == 1) rc = take_fields(p, len, 4, reply, 0xc, out);
+    else if (len >= 1 && p[0] == 2) rc = take_fields(p, len, 2, bcast, 0x3, out);
+    if (rc == 0 && status) { /* the client's shape: phx_reply, {status, response: the bytes} */
+        out->payload = json_pack("{s:s}", "status", status);
+        out->event = dup_n("phx_reply", 9);
+        if (!out->payload || !out->event) rc = KILN_ENOMEM;
+    }
+    free(status);
+    if (rc < 0) kiln_chan_frame_free(out);
+    return rc < 0 ? KILN_EINVAL : 0;
 }
 
 /* Appends a JSON string literal (or null) for s. */
@@ -145,9 +177,10 @@ uint8_t *kiln_chan_encode_binary(int kind, const char *join_ref, const char *ref
     else if (kind == 1) s[n++] = join_ref ? join_ref : "", s[n++] = ref ? ref : "", s[n++] = topic, s[n++] = event_or_status;
     else if (kind == 2) s[n++] = topic, s[n++] = event_or_status;
     else return NULL;
+    if (plen > SIZE_MAX - 1 - 4 * 256) return NULL; /* the total below cannot wrap */
     size_t total = 1 + (size_t)n + plen;
     for (int i = 0; i < n; i++) {
-        if (!s[i] || strlen(s[i]) > 255) return NULL;
+        if (!s[i] || strlen(s[i]) > 255) return NULL; /* a length byte cannot say more: refuse, never truncate */
         total += strlen(s[i]);
     }
     uint8_t *out = malloc(total ? total : 1), *w = out;

@@ -210,7 +210,7 @@ int kiln__sock_push(kiln_socket_t *s, const char *jr, const char *ref, const cha
     size_t len;
     char *t = kiln_chan_encode(jr, ref, topic, event, payload, &len);
     if (!t) return KILN_EINVAL;
-    int rc = s->closed ? KILN_ECLOSED : s->tr->send(s, t, len);
+    int rc = s->closed ? KILN_ECLOSED : s->tr->send(s, KILN_WS_TEXT, t, len);
     free(t);
     return rc;
 }

@@ -221,10 +221,21 @@ static int send_frame(ws_t *w, int opcode, const void *p, size_t len)
     return enqueue(w, it);
 }
 
-static int ws_send(kiln_socket_t *s, const char *text, size_t len)
+/* A text or binary frame from the channels. One that alone exceeds
+ * max_queue is refused rather than queued: queued, it would cut the client
+ * off as if it had stopped reading, while the sender can answer otherwise. */
+static int ws_send(kiln_socket_t *s, int opcode, const void *p, size_t len)
 {
     ws_t *w = (ws_t *)s;
-    return w->closing ? KILN_ECLOSED : send_frame(w, KILN_WS_TEXT, text, len);
+    if (w->closing) return KILN_ECLOSED;
+    uint8_t hdr[10];
+    size_t h = kiln_ws_write_header(hdr, opcode, 1, len);
+    if (len > w->conf.max_queue || h + len > w->conf.max_queue) { /* the first test keeps h + len from wrapping */
+        kiln_log(KILN_LOG_WARN, "websocket %s: a %zu-byte frame exceeds max_queue (%zu): not sent", s->peer, h + len,
+                 w->conf.max_queue);
+        return KILN_ETOOBIG;
+    }
+    return send_frame(w, opcode, p, len);
 }
 
 /* A broadcast: with nothing queued, the shared frame is written at once and

@@ -97,11 +97,33 @@ static void check_text(const char *p, size_t len)
     kiln_chan_frame_free(&f);
 }
 
+/* Server frames read back as the client reads them: the reply e (kind 1),
+ * then a push (kind 0 S->C, no ref) of the same strings and bytes. */
+static void server_round_trip(const kiln_chan_frame_t *f, const uint8_t *e, size_t n)
+{
+    kiln_chan_frame_t g;
+    if (kiln_chan_decode_server_binary(e, n, &g) != 0) abort();
+    const char *st = json_string_value(json_object_get(g.payload, "status"));
+    if (strcmp(g.ref, f->ref) != 0 || strcmp(g.topic, f->topic) != 0 || !st || strcmp(st, f->event) != 0 ||
+        strcmp(g.event, "phx_reply") != 0 || g.bin_len != f->bin_len || memcmp(g.bin, f->bin, f->bin_len) != 0)
+        abort();
+    kiln_chan_frame_free(&g);
+    size_t m;
+    uint8_t *push = kiln_chan_encode_binary(0, f->join_ref, NULL, f->topic, f->event, f->bin, f->bin_len, &m);
+    if (!push || m != n - 1 - strlen(f->ref) || kiln_chan_decode_server_binary(push, m, &g) != 0) abort();
+    if (g.ref || strcmp(g.join_ref, f->join_ref) != 0 || strcmp(g.topic, f->topic) != 0 ||
+        strcmp(g.event, f->event) != 0 || g.bin_len != f->bin_len || memcmp(g.bin, f->bin, f->bin_len) != 0)
+        abort();
+    kiln_chan_frame_free(&g);
+    free(push);
+}
+
 static void binary_round_trip(const kiln_chan_frame_t *f, const uint8_t *p, size_t len)
 {
     size_t n;
     uint8_t *e = kiln_chan_encode_binary(1, f->join_ref, f->ref, f->topic, f->event, f->bin, f->bin_len, &n);
     if (!e || n != len || e[0] != 1 || memcmp(e + 1, p + 1, len - 1) != 0) abort();
+    server_round_trip(f, e, n);
     e[0] = 0; /* a reply's layout is a client push's: read it back as one */
     kiln_chan_frame_t g;
     if (kiln_chan_decode_binary(e, n, &g) != 0) abort();

@@ -132,6 +132,67 @@ async function main() {
     lp.disconnect();
   });
 
+  // Binary pushes (ArrayBuffer payloads: the binary serializer, PROTOCOL.md §3).
+  const bytes = (n, f) => { const u = new Uint8Array(n); for (let i = 0; i < n; i++) u[i] = f(i); return u.buffer; };
+  const sameBytes = (x, y) => x instanceof ArrayBuffer && x.byteLength === y.byteLength &&
+    Buffer.compare(Buffer.from(x), Buffer.from(y)) === 0;
+  const enc = (s) => Buffer.byteLength(s, "utf8");
+  // A payload that makes the whole binary push frame exactly `total` bytes:
+  // kind + 4 lengths + join_ref ref topic event (the ref the next push takes).
+  const payloadFor = (sock, ch, event, total) =>
+    total - 5 - enc(ch.joinRef()) - enc(String(sock.ref + 1)) - enc(ch.topic) - enc(event);
+  const MAX_MESSAGE = 1 << 20; // the socket's max_message and max_queue (defaults)
+
+  await check("binary_echo: an ArrayBuffer comes back byte for byte, JSON is refused", async () => {
+    const ch = a.channel("room:bin", {});
+    assert((await result(ch.join()))[0] === "ok", "join");
+    const sent = bytes(256 + 4, (i) => (i < 256 ? i : i < 259 ? 0 : 0xff));
+    const [st, resp] = await result(ch.push("binary_echo", sent));
+    assert(st === "ok", `status ${st}`);
+    assert(sameBytes(resp, sent), `response ${resp && resp.constructor.name} of ${resp && resp.byteLength} bytes`);
+    const r = await result(ch.push("binary_echo", { not: "binary" }));
+    assert(r[0] === "error" && same(r[1], { reason: "binary only" }), JSON.stringify(r));
+  });
+
+  await check("binary_echo: empty, near and at the message limit; the socket goes on", async () => {
+    const s = connect();
+    let closes = 0;
+    s.onClose(() => closes++);
+    const ch = s.channel("room:bin-limits", {});
+    assert((await result(ch.join()))[0] === "ok", "join");
+    const empty = await result(ch.push("binary_echo", new ArrayBuffer(0)));
+    assert(empty[0] === "ok" && sameBytes(empty[1], new ArrayBuffer(0)), `empty: ${empty[0]}`);
+    const near = bytes(payloadFor(s, ch, "binary_echo", MAX_MESSAGE - 64), (i) => (i * 31) & 0xff);
+    const [ns, nr] = await result(ch.push("binary_echo", near, 10000), 10000);
+    assert(ns === "ok" && sameBytes(nr, near), `near the limit: ${ns} ${nr && nr.byteLength}`);
+    // A message of exactly max_message is accepted, but its echo (one byte
+    // longer on the wire) would not fit max_queue: an error reply instead.
+    const at = bytes(payloadFor(s, ch, "binary_echo", MAX_MESSAGE), (i) => (i * 7) & 0xff);
+    const ar = await result(ch.push("binary_echo", at, 10000), 10000);
+    assert(ar[0] === "error" && same(ar[1], { reason: "too big" }), `at the limit: ${JSON.stringify(ar)}`);
+    const [ps, pr] = await result(ch.push("ping", { still: "here" }));
+    assert(ps === "ok" && same(pr, { still: "here" }), `ping after: ${ps}`);
+    assert(closes === 0, `the socket closed ${closes} times`);
+    s.disconnect();
+  });
+
+  await check("binary_echo: one byte over max_message closes 1009, the client reconnects", async () => {
+    const s = connect();
+    const codes = [];
+    s.onClose((e) => codes.push(e.code));
+    const ch = s.channel("room:bin-over", {});
+    let joins = 0;
+    ch.join().receive("ok", () => joins++);
+    assert(await until(() => joins === 1), "join");
+    const over = bytes(payloadFor(s, ch, "binary_echo", MAX_MESSAGE + 1), () => 0xab);
+    ch.push("binary_echo", over, 10000);
+    assert(await until(() => codes.length >= 1 && joins >= 2, 8000), `closes ${codes}, joins ${joins}`);
+    assert(codes[0] === 1009, `close code ${codes[0]}`);
+    const [ps] = await result(ch.push("ping", {}));
+    assert(ps === "ok", `ping after the reconnect: ${ps}`);
+    s.disconnect();
+  });
+
   await check("reconnect and rejoin after a server restart", async () => {
     const ch = a.channel("room:restart", {});
     let joins = 0;

@@ -22,6 +22,30 @@ static int room_join(kiln_channel_t *ch, const char *topic, json_t *payload, jso
     return 0;
 }
 
+/* A binary push is echoed as a binary reply, then pushed back reversed;
+ * a JSON one is answered JSON, and may not be answered in binary. */
+static void echo_bin(kiln_channel_t *ch, json_t *payload)
+{
+    size_t n;
+    const uint8_t *b = kiln_channel_binary(ch, &n);
+    if (!b) {
+        json_t *r = json_pack("{s:b}", "was_binary", 0);
+        kiln_channel_reply(ch, "error", r);
+        json_decref(r);
+        return;
+    }
+    uint8_t rev[300];
+    if ((size_t)json_integer_value(json_object_get(payload, "binary_size")) != n || n > sizeof rev) return;
+    for (size_t i = 0; i < n; i++) rev[i] = b[n - 1 - i];
+    char big[300];
+    memset(big, 's', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    if (kiln_channel_reply_binary(ch, big, b, n) != KILN_EINVAL) return; /* a 299-byte status is refused */
+    if (kiln_channel_reply_binary(ch, "ok", b, n) != 0) return;
+    if (kiln_channel_reply_binary(ch, "ok", b, n) != KILN_ESTATE) return; /* once per push */
+    kiln_channel_push_binary(ch, "reversed", rev, n);
+}
+
 static int room_in(kiln_channel_t *ch, const char *event, json_t *payload)
 {
     if (strcmp(event, "ping") == 0) return kiln_channel_reply(ch, "ok", payload), 0;
@@ -29,6 +53,7 @@ static int room_in(kiln_channel_t *ch, const char *event, json_t *payload)
     if (strcmp(event, "secret") == 0) return kiln_channel_broadcast(ch, "secret", payload), 0;
     if (strcmp(event, "quiet") == 0) return 0;
     if (strcmp(event, "crash") == 0) return KILN_EINTERNAL;
+    if (strcmp(event, "echo_bin") == 0) return echo_bin(ch, payload), 0;
     json_t *r = json_pack("{s:s}", "reason", "unknown event");
     kiln_channel_reply(ch, "error", r);
     json_decref(r);
@@ -143,11 +168,45 @@ static void test_leave_and_crash(void)
     kiln_chtest_free(t);
 }
 
+static void test_binary(void)
+{
+    kiln_chtest_t *t = kiln_chtest_join(&sock, "room:bin", NULL, NULL);
+    KT_ASSERT_EQ_STR(t->join_status, "ok");
+    KT_ASSERT(kiln_chtest_assert_push(t, "greeting", 1000) != NULL);
+    uint8_t data[260];
+    for (int i = 0; i < 256; i++) data[i] = (uint8_t)i;
+    memcpy(data + 256, "\0\0\0\xff", 4);
+    int ref = kiln_chtest_push_binary(t, "echo_bin", data, sizeof data);
+    KT_ASSERT(ref > 0);
+    size_t n = 0;
+    const uint8_t *r = kiln_chtest_assert_reply_binary(t, ref, "ok", 1000, &n);
+    KT_ASSERT(r != NULL && n == sizeof data && memcmp(r, data, n) == 0);
+    const uint8_t *p = kiln_chtest_assert_push_binary(t, "reversed", 1000, &n);
+    KT_ASSERT(p != NULL && n == sizeof data && p[0] == 0xff && p[4] == 0xff && p[259] == 0);
+    KT_ASSERT(kiln_chtest_refute_reply(t, ref, 50)); /* the second reply was refused */
+
+    ref = kiln_chtest_push_binary(t, "echo_bin", NULL, 0); /* empty: still binary */
+    r = kiln_chtest_assert_reply_binary(t, ref, "ok", 1000, &n);
+    KT_ASSERT(r != NULL && n == 0);
+    KT_ASSERT(kiln_chtest_assert_push_binary(t, "reversed", 1000, &n) != NULL && n == 0);
+
+    ref = kiln_chtest_push(t, "echo_bin", "{}"); /* JSON: kiln_channel_binary is NULL */
+    json_t *e = kiln_chtest_assert_reply(t, ref, "error", 1000);
+    KT_ASSERT(e && json_is_false(json_object_get(e, "was_binary")));
+    ref = kiln_chtest_push_binary(t, "ping", "ab", 2); /* a JSON reply to a binary push */
+    json_t *j = kiln_chtest_assert_reply(t, ref, "ok", 1000);
+    KT_ASSERT(j && json_integer_value(json_object_get(j, "binary_size")) == 2);
+    ref = kiln_chtest_push_binary(t, "echo_bin", "xy", 2); /* a binary reply is not a JSON one */
+    KT_ASSERT(kiln_chtest_assert_reply(t, ref, "ok", 1000) == NULL);
+    kiln_chtest_free(t);
+}
+
 int main(void)
 {
     KT_RUN(test_join_reply_and_push);
     KT_RUN(test_broadcasts);
     KT_RUN(test_refused_and_unmatched);
     KT_RUN(test_leave_and_crash);
+    KT_RUN(test_binary);
     return kt_done();
 }

@@ -98,6 +98,74 @@ static void test_binary_rejects_non_utf8(void)
     kiln_chan_frame_free(&f);
 }
 
+/* Server frames as the official client decodes them (serializer.js
+ * decodePush / decodeReply / decodeBroadcast): every byte value survives. */
+static void test_server_binary_roundtrip(void)
+{
+    uint8_t data[256 + 4];
+    for (int i = 0; i < 256; i++) data[i] = (uint8_t)i;
+    memcpy(data + 256, "\0\0\0\xff", 4);
+    size_t n;
+    uint8_t *e = kiln_chan_encode_binary(0, "3", NULL, "room:a", "blob", data, sizeof data, &n);
+    const uint8_t head[] = { 0, 1, 6, 4, '3', 'r', 'o', 'o', 'm', ':', 'a', 'b', 'l', 'o', 'b' };
+    KT_ASSERT(e && n == sizeof head + sizeof data && memcmp(e, head, sizeof head) == 0); /* kind 0 S->C: no ref */
+    kiln_chan_frame_t f;
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary(e, n, &f), 0);
+    KT_ASSERT_EQ_STR(f.join_ref, "3");
+    KT_ASSERT(f.ref == NULL && f.payload == NULL);
+    KT_ASSERT_EQ_STR(f.topic, "room:a");
+    KT_ASSERT_EQ_STR(f.event, "blob");
+    KT_ASSERT(f.bin_len == sizeof data && memcmp(f.bin, data, sizeof data) == 0);
+    kiln_chan_frame_free(&f);
+    free(e);
+
+    e = kiln_chan_encode_binary(1, "3", "17", "room:a", "ok", data, sizeof data, &n);
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary(e, n, &f), 0);
+    KT_ASSERT_EQ_STR(f.ref, "17");
+    KT_ASSERT_EQ_STR(f.event, "phx_reply");
+    KT_ASSERT_EQ_STR(json_string_value(json_object_get(f.payload, "status")), "ok");
+    KT_ASSERT(f.bin_len == sizeof data && memcmp(f.bin, data, sizeof data) == 0);
+    kiln_chan_frame_free(&f);
+    free(e);
+
+    e = kiln_chan_encode_binary(1, "3", "18", "room:a", "ok", NULL, 0, &n); /* an empty response */
+    KT_ASSERT_EQ_INT(n, 1 + 4 + 1 + 2 + 6 + 2);
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary(e, n, &f), 0);
+    KT_ASSERT(f.bin != NULL && f.bin_len == 0);
+    kiln_chan_frame_free(&f);
+    free(e);
+
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary((const uint8_t *)"\x03\x01\x01te", 5, &f), KILN_EINVAL);
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary((const uint8_t *)"\x01\x01\x01\x01", 4, &f), KILN_EINVAL);
+}
+
+/* A length byte says at most 255: a longer string is refused, not cut. */
+static void test_binary_field_limits(void)
+{
+    char s255[256], s256[257];
+    memset(s255, 'a', 255);
+    s255[255] = 0;
+    memset(s256, 'a', 256);
+    s256[256] = 0;
+    size_t n = 0;
+    uint8_t *e = kiln_chan_encode_binary(1, s255, s255, s255, s255, "x", 1, &n);
+    KT_ASSERT(e != NULL && n == 1 + 4 + 4 * 255 + 1);
+    kiln_chan_frame_t f;
+    KT_ASSERT_EQ_INT(kiln_chan_decode_server_binary(e, n, &f), 0);
+    KT_ASSERT_EQ_INT(strlen(f.topic), 255);
+    kiln_chan_frame_free(&f);
+    free(e);
+    const char *four[4] = { s255, s255, s255, s255 };
+    for (int i = 0; i < 4; i++) { /* each of join_ref, ref, topic, status in turn */
+        const char *v[4] = { four[0], four[1], four[2], four[3] };
+        v[i] = s256;
+        KT_ASSERT(kiln_chan_encode_binary(1, v[0], v[1], v[2], v[3], "x", 1, &n) == NULL);
+    }
+    KT_ASSERT(kiln_chan_encode_binary(0, s256, NULL, "t", "e", "x", 1, &n) == NULL);
+    KT_ASSERT(kiln_chan_encode_binary(0, "1", NULL, "t", s256, "x", 1, &n) == NULL);
+    KT_ASSERT(kiln_chan_encode_binary(2, NULL, NULL, s256, "e", "x", 1, &n) == NULL);
+}
+
 int main(void)
 {
     KT_RUN(test_decode_join);
@@ -105,5 +173,7 @@ int main(void)
     KT_RUN(test_encode_reply_and_broadcast);
     KT_RUN(test_binary_roundtrip);
     KT_RUN(test_binary_rejects_non_utf8);
+    KT_RUN(test_server_binary_roundtrip);
+    KT_RUN(test_binary_field_limits);
     return kt_done();
 }
