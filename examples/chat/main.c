@@ -15,8 +15,10 @@
  *                  client's response is an ArrayBuffer), or error
  *                  {"reason":"too big"} when that reply frame would exceed
  *                  the socket's max_queue (1 MiB; so would a message of
- *                  exactly max_message, 1 MiB); with a JSON payload it
- *                  replies error {"reason":"binary only"};
+ *                  exactly max_message, 1 MiB), or {"reason":"websocket
+ *                  only"} over long-poll (the push arrives, base64, but the
+ *                  client cannot receive binary there); with a JSON payload
+ *                  it replies error {"reason":"binary only"};
  *   presence:lobby joined with {"user_id": ID} (a number becomes a string;
  *                  else the user_id connect param; else refused): tracks ID,
  *                  pushes presence_state after the ok reply, and every join
@@ -64,8 +66,13 @@ static void binary_echo(kiln_channel_t *ch)
 {
     size_t n;
     const uint8_t *bytes = kiln_channel_binary(ch, &n);
-    if (!bytes) reply_error(ch, "binary only");
-    else if (kiln_channel_reply_binary(ch, "ok", bytes, n) == KILN_ETOOBIG) reply_error(ch, "too big");
+    if (!bytes) {
+        reply_error(ch, "binary only");
+        return;
+    }
+    int rc = kiln_channel_reply_binary(ch, "ok", bytes, n);
+    if (rc == KILN_ETOOBIG) reply_error(ch, "too big");
+    else if (rc == KILN_EPERM) reply_error(ch, "websocket only"); /* long-poll: the client cannot receive binary */
 }
 
 static int room_in(kiln_channel_t *ch, const char *event, json_t *payload)

@@ -7,7 +7,9 @@
  *   GET  with T                   -> queued frames at once ({"status":200,
  *                                    "messages":[...]}), or after the poll
  *                                    window {"status":204}
- *   POST with T (ndjson frames)   -> dispatched in order: {"status":200}
+ *   POST with T (ndjson frames)   -> dispatched in order: {"status":200};
+ *                                    a line not starting with `[` is a
+ *                                    binary push in base64
  *   a session not polled for 1.5 windows ends (its channels with it).
  * The client reads only the body's status; HTTP is always 200.
  *
@@ -17,6 +19,7 @@
 #include "channel/channel_int.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +180,21 @@ static int lp_init(kiln_proc_t *self, void *arg)
     return 0;
 }
 
+/* A binary push: the client sends it base64-encoded on a line of its own
+ * (PROTOCOL.md §3). A line that is not base64 is logged and skipped, as a bad
+ * frame is on a WebSocket; the session goes on. */
+static void on_binary_line(lp_t *l, const char *p, size_t n)
+{
+    size_t cap = n / 4 * 3 + 3, len;
+    uint8_t *bin = malloc(cap ? cap : 1);
+    if (!bin) return;
+    if (sodium_base642bin(bin, cap, p, n, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0)
+        kiln__sock_binary(&l->sock, bin, len);
+    else
+        kiln_log(KILN_LOG_WARN, "longpoll %s: a %zu-byte line is neither JSON nor base64: skipped", l->sock.peer, n);
+    free(bin);
+}
+
 static void on_post(lp_t *l, const lp_req_t *q)
 {
     const char *p = q->body, *end = q->body + q->len;
@@ -184,6 +202,7 @@ static void on_post(lp_t *l, const lp_req_t *q)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         if (e > p && *p == '[') kiln__sock_text(&l->sock, p, (size_t)(e - p));
+        else if (e > p) on_binary_line(l, p, (size_t)(e - p));
         if (!nl) break; /* e + 1 would point past the end: not a valid pointer */
         p = nl + 1;
     }
