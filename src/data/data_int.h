@@ -29,7 +29,7 @@ typedef struct kiln__into {
  * one for the one statement); with a conn it runs there (a transaction).
  * exec fills out (allocated by the caller) in arena a and returns as
  * kiln_repo_query does. */
-#define KILN__DB_ADAPTER_ABI 3
+#define KILN__DB_ADAPTER_ABI 4
 typedef struct kiln__db_adapter {
     int abi;
     const char *name;
@@ -47,9 +47,11 @@ typedef struct kiln__db_adapter {
     int (*exec)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
                 size_t n, kiln_rows_t *out);
     /* Independent statements as one batch, out[i] for stmts[i] (kiln_repo_query_batch);
-       NULL: the repo runs them one by one through exec. Returns 0 or the first error. */
+       NULL: the repo runs them one by one through exec. into: NULL, or one per
+       statement, statement i's rows decoded into into[i] as exec_into does (an
+       adapter with exec_batch has exec_into). Returns 0 or the first error. */
     int (*exec_batch)(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n,
-                      kiln_rows_t *out);
+                      kiln__into_t *into, kiln_rows_t *out);
     /* exec with the rows decoded straight into structs (into), without out->vals
        or out->cols; NULL: the repo runs exec and decodes the values
        (kiln__repo_query_into). */
@@ -80,10 +82,11 @@ int kiln__repo_query_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source
                           const kiln_val_t *params, size_t n, kiln__into_t *into, kiln_rows_t **out);
 
 /* n statements that each read one row of schema s, decoded into recs + i *
- * s->size (zeroed): through exec_into one by one where the adapter has it and
- * no batch, else as one kiln__repo_query_batch (a PostgreSQL pipeline) with
- * each single-row result decoded. (*out)[i].n_rows tells how many rows
- * statement i found. Returns 0 or the first error. */
+ * s->size (zeroed): as one exec_batch with a kiln__into_t per statement where
+ * the adapter has it (a PostgreSQL pipeline), else one by one through
+ * exec_into (or exec and a decode). (*out)[i].n_rows tells how many rows
+ * statement i found (only the first is decoded). Returns 0 or the first
+ * error. */
 int kiln__repo_batch_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
                           const kiln_schema_t *s, char *recs, kiln_rows_t **out);
 

@@ -157,6 +157,31 @@ static void report(const kiln_repo_t *repo, const char *source, const char *sql,
     }
 }
 
+/* Whether a statement of a batch that took total_ns is reported: a handler
+ * listens (listen, asked once for the batch: a handler attached meanwhile sees
+ * the next batch) or the statement is slow. Saves report()'s telemetry check
+ * per statement when nobody listens. */
+static bool to_report(const kiln_repo_t *repo, bool listen, int64_t total_ns)
+{
+    return listen || (repo->slow_ms >= 0 && total_ns >= (int64_t)repo->slow_ms * 1000000);
+}
+
+/* Runs a batch through the adapter's exec_batch (into: NULL or one per
+ * statement) and reports each statement. */
+static int exec_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
+                      kiln__into_t *into, kiln_rows_t *r)
+{
+    /* A pipelined statement's query time runs from the batch's send to its result. */
+    int rc = repo->ad->exec_batch(repo->state, repo->conn, a, stmts, n, into, r);
+    bool listen = kiln_telemetry_enabled(KILN_REPO_EVENT);
+    for (size_t i = 0; i < n; i++) {
+        int64_t total_ns = r[i].queue_ns + r[i].query_ns + r[i].decode_ns;
+        if (to_report(repo, listen, total_ns))
+            report(repo, source, stmts[i].sql, kiln__rc_for(r[i].error.kind), &r[i], total_ns);
+    }
+    return rc;
+}
+
 int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
                      const kiln_val_t *params, size_t n, kiln_rows_t **out)
 {
@@ -169,12 +194,11 @@ int kiln__repo_query(kiln_repo_t *repo, kiln_arena_t *a, const char *source, con
     return rc;
 }
 
-/* One statement into structs through the adapter's exec_into, or exec and a
- * decode of the values. */
-static int exec_into(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
-                     kiln__into_t *into, kiln_rows_t *r)
+/* One statement into structs through exec and a decode of the values, for an
+ * adapter without exec_into. */
+static int exec_decode(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
+                       kiln__into_t *into, kiln_rows_t *r)
 {
-    if (repo->ad->exec_into) return repo->ad->exec_into(repo->state, repo->conn, a, sql, params, n, into, r);
     int rc = repo->ad->exec(repo->state, repo->conn, a, sql, params, n, r);
     if (rc < 0) return rc;
     if (into->grow && r->n_rows > into->cap) {
@@ -186,6 +210,15 @@ static int exec_into(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const 
     int drc = kiln__decode_into(into->s, &head, a, into->recs);
     r->decode_ns = head.decode_ns;
     return drc < 0 ? drc : rc;
+}
+
+/* One statement into structs: the adapter's exec_into, else exec_decode. Kept
+ * apart from exec_decode so that it inlines into get_many's loop. */
+static int exec_into(kiln_repo_t *repo, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
+                     kiln__into_t *into, kiln_rows_t *r)
+{
+    if (repo->ad->exec_into) return repo->ad->exec_into(repo->state, repo->conn, a, sql, params, n, into, r);
+    return exec_decode(repo, a, sql, params, n, into, r);
 }
 
 int kiln__repo_query_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const char *sql,
@@ -203,25 +236,23 @@ int kiln__repo_query_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source
 int kiln__repo_batch_into(kiln_repo_t *repo, kiln_arena_t *a, const char *source, const kiln_stmt_t *stmts, size_t n,
                           const kiln_schema_t *s, char *recs, kiln_rows_t **out)
 {
-    if (!repo->ad->exec_into || repo->ad->exec_batch) {
-        kiln_rows_t *r;
-        int rc = kiln__repo_query_batch(repo, a, source, stmts, n, &r);
-        *out = r;
-        for (size_t i = 0; rc >= 0 && i < n; i++)
-            if (r[i].n_rows == 1 && (rc = kiln__decode_into(s, &r[i], a, recs + i * s->size)) > 0) rc = 0;
-        return rc;
-    }
     kiln_rows_t *r = rows_new(a, n);
     if (!r) return KILN_ENOMEM;
     *out = r;
+    if (repo->ad->exec_batch) {
+        kiln__into_t *into = kiln_arena_alloc(a, (n ? n : 1) * sizeof *into);
+        if (!into) return KILN_ENOMEM;
+        for (size_t i = 0; i < n; i++) into[i] = (kiln__into_t){ s, recs + i * s->size, 1, false };
+        return exec_batch(repo, a, source, stmts, n, into, r);
+    }
     int first = 0;
+    bool listen = kiln_telemetry_enabled(KILN_REPO_EVENT);
     int64_t t = kiln_now_ns(); /* one clock read per statement: each ends where the next starts */
     for (size_t i = 0; i < n; i++) {
         kiln__into_t into = { s, recs + i * s->size, 1, false };
-        int rc = repo->ad->exec_into(repo->state, repo->conn, a, stmts[i].sql, stmts[i].params, stmts[i].n, &into,
-                                     &r[i]);
+        int rc = exec_into(repo, a, stmts[i].sql, stmts[i].params, stmts[i].n, &into, &r[i]);
         int64_t t1 = kiln_now_ns();
-        report(repo, source, stmts[i].sql, rc, &r[i], t1 - t);
+        if (to_report(repo, listen, t1 - t)) report(repo, source, stmts[i].sql, rc, &r[i], t1 - t);
         t = t1;
         if (rc < 0 && !first) first = rc;
     }
@@ -250,12 +281,7 @@ int kiln__repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const char *sourc
         }
         return first;
     }
-    /* A pipelined statement's query time runs from the batch's send to its result. */
-    int rc = repo->ad->exec_batch(repo->state, repo->conn, a, stmts, n, r);
-    for (size_t i = 0; i < n; i++)
-        report(repo, source, stmts[i].sql, kiln__rc_for(r[i].error.kind), &r[i],
-               r[i].queue_ns + r[i].query_ns + r[i].decode_ns);
-    return rc;
+    return exec_batch(repo, a, source, stmts, n, NULL, r);
 }
 
 int kiln_repo_query_batch(kiln_repo_t *repo, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n, kiln_rows_t **out)

@@ -22,7 +22,8 @@
  * (DDL, transaction control) go unprepared. Parameters travel as text with
  * type OID 0 (the server infers the type), blobs as binary. Results come as
  * text and are converted by column type (int, float, bool, bytea; the rest as
- * text).
+ * text); exec_into stores each converted cell straight into its struct field,
+ * with the column-to-field map kept per cached statement.
  *
  * Every wait for the server during a statement is bounded by the URL's
  * timeout (15 s): a server that stops answering (blackholed network, stopped
@@ -33,7 +34,7 @@
  * kiln_repo_query_batch uses libpq's pipeline mode: every statement is sent,
  * each followed by a sync, then the results are read in order — N
  * independent statements in one round trip on one connection. */
-#include "data/data_int.h"
+#include "data/schema_int.h"
 
 #include <postgresql/libpq-fe.h>
 #include <stdio.h>
@@ -46,10 +47,19 @@
 
 typedef struct pg_state pg_state_t;
 
+/* map (owned) gives each result column's field of schema map_for, for
+ * decoding straight into structs (exec_into); built from the statement's first
+ * result and kept with the entry: a prepared statement's result columns change
+ * only when it is prepared again, which happens after the server refused it
+ * with 0A000 ("cached plan must not change result type") and forget() dropped
+ * the entry, map and all. */
 typedef struct cached_stmt {
     const char *sql; /* a text of the SQL cache itself when stable, else an owned copy */
     bool stable;
     char name[16];
+    const kiln_schema_t *map_for;
+    const kiln_field_t **map;
+    int map_n;
 } cached_stmt_t;
 
 struct kiln__db_conn {
@@ -147,10 +157,17 @@ static int pg_connect(pg_state_t *s, kiln__db_conn_t **out)
     return 0;
 }
 
+/* Empties a statement cache entry, freeing what it owns. */
+static void entry_clear(cached_stmt_t *e)
+{
+    if (!e->stable) free((char *)e->sql);
+    free(e->map);
+    *e = (cached_stmt_t){ 0 };
+}
+
 static void conn_free(kiln__db_conn_t *c)
 {
-    for (int i = 0; i < STMT_CACHE; i++)
-        if (!c->cache[i].stable) free((char *)c->cache[i].sql);
+    for (int i = 0; i < STMT_CACHE; i++) entry_clear(&c->cache[i]);
     PQfinish(c->pg);
     free(c);
 }
@@ -408,16 +425,65 @@ static int convert(PGresult *res, kiln_arena_t *a, kiln_rows_t *out)
     return PQresultStatus(res) == PGRES_TUPLES_OK ? (int)nr : (int)out->changes;
 }
 
+/* res's column-to-field map for into's schema: e's (the cached statement res
+ * answers, or NULL), built at its first result, else one in the arena. */
+static const kiln_field_t **into_map(cached_stmt_t *e, PGresult *res, const kiln_schema_t *s, kiln_arena_t *a)
+{
+    int nc = PQnfields(res);
+    if (e && e->map_for == s && e->map_n == nc) return e->map;
+    size_t bytes = (size_t)(nc ? nc : 1) * sizeof(kiln_field_t *);
+    const kiln_field_t **map = e ? kiln_xrealloc(e->map, bytes) : kiln_arena_alloc(a, bytes);
+    if (!map) return NULL;
+    for (int i = 0; i < nc; i++) map[i] = kiln_schema_field(s, PQfname(res, i), NULL);
+    if (e) e->map = map, e->map_for = s, e->map_n = nc;
+    return map;
+}
+
+/* convert and kiln__decode_into in one pass: each mapped cell converted as
+ * convert does (convert_cell) and stored with kiln__field_set, so the structs
+ * get exactly what the two steps gave, without out->vals, out->cols or a
+ * match of column names per statement. A cell the field cannot take (an
+ * unparsable UTC) fails with KILN_EINVAL. */
+static int convert_into(cached_stmt_t *e, PGresult *res, kiln_arena_t *a, kiln__into_t *into, kiln_rows_t *out)
+{
+    int64_t t0 = kiln_now_ns();
+    size_t nr = (size_t)PQntuples(res), nc = (size_t)PQnfields(res), size = into->s->size;
+    const kiln_field_t **map = into_map(e, res, into->s, a);
+    if (!map) return KILN_ENOMEM;
+    if (into->grow && nr > into->cap) {
+        into->cap = nr;
+        if (!(into->recs = kiln_arena_calloc(a, nr * size))) return KILN_ENOMEM;
+    }
+    out->n_rows = nr;
+    out->n_cols = nc;
+    for (size_t r = 0; r < nr && r < into->cap; r++)
+        for (size_t i = 0; i < nc; i++) {
+            kiln_val_t v;
+            if (!map[i]) continue;
+            if (convert_cell(res, (int)r, (int)i, a, &v) < 0) return KILN_ENOMEM;
+            if (kiln__field_set(map[i], into->recs + r * size, &v, a) < 0) {
+                kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a column's value does not fit its schema field");
+                return KILN_EINVAL;
+            }
+        }
+    const char *tuples = PQcmdTuples(res);
+    out->changes = *tuples ? strtoll(tuples, NULL, 10) : 0;
+    out->decode_ns += kiln_now_ns() - t0;
+    return PQresultStatus(res) == PGRES_TUPLES_OK ? (int)nr : (int)out->changes;
+}
+
 /* Reads every result of the query just sent; the last successful one is
- * converted, the first error wins. */
-static int collect(kiln__db_conn_t *c, kiln_arena_t *a, kiln_rows_t *out)
+ * converted (into into's structs when into is set, e the cached statement
+ * sent or NULL), the first error wins. */
+static int collect(kiln__db_conn_t *c, kiln_arena_t *a, cached_stmt_t *e, kiln__into_t *into, kiln_rows_t *out)
 {
     int rc = 0;
     bool seen = false;
     PGresult *res;
     while ((res = next_result(c))) {
         ExecStatusType st = PQresultStatus(res);
-        if (!seen && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) rc = convert(res, a, out);
+        if (!seen && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
+            rc = into ? convert_into(e, res, a, into, out) : convert(res, a, out);
         else if (!seen && st != PGRES_EMPTY_QUERY) {
             map_error(c, res, out);
             rc = kiln__rc_for(out->error.kind);
@@ -461,15 +527,23 @@ static bool hit(const cached_stmt_t *e, const char *sql, bool stable)
     return e->sql && (e->sql == sql || (!stable && !strcmp(e->sql, sql)));
 }
 
-/* The cached statement name for sql, preparing it first if needed; NULL when
- * sql is not cached (then *rc says whether preparing failed). */
-static const char *prepared_name(kiln__db_conn_t *c, const char *sql, size_t n, kiln_arena_t *a, kiln_rows_t *out,
-                                 int *rc)
+/* sql's cached statement on c, or NULL. */
+static cached_stmt_t *find(kiln__db_conn_t *c, const char *sql)
+{
+    bool stable = kiln__sql_stable(sql);
+    cached_stmt_t *e = slot(c, sql, stable);
+    return hit(e, sql, stable) ? e : NULL;
+}
+
+/* The cached statement for sql, preparing it first if needed; NULL when sql
+ * is not cached (then *rc says whether preparing failed). */
+static cached_stmt_t *prepared(kiln__db_conn_t *c, const char *sql, size_t n, kiln_arena_t *a, kiln_rows_t *out,
+                               int *rc)
 {
     *rc = 0;
     bool stable = kiln__sql_stable(sql);
     cached_stmt_t *e = slot(c, sql, stable);
-    if (hit(e, sql, stable)) return e->name; /* only cacheable texts are stored */
+    if (hit(e, sql, stable)) return e; /* only cacheable texts are stored */
     if (!cacheable(sql)) return NULL;
     char name[16];
     snprintf(name, sizeof name, "k%u", c->next_name++);
@@ -478,26 +552,22 @@ static const char *prepared_name(kiln__db_conn_t *c, const char *sql, size_t n, 
         *rc = broken_rc(c);
         return NULL;
     }
-    *rc = collect(c, a, out);
+    *rc = collect(c, a, NULL, NULL, out);
     if (*rc < 0) return NULL;
     /* The replaced statement stays allocated on the server until the connection
      * closes; the cache is bounded, so that is bounded too. */
-    if (!e->stable) free((char *)e->sql);
+    entry_clear(e);
     e->sql = stable ? sql : kiln_xstrdup(sql);
     e->stable = stable;
     memcpy(e->name, name, sizeof name);
-    return e->name;
+    return e;
 }
 
+/* Drops sql's cached statement (and its column map): it is prepared again. */
 static void forget(kiln__db_conn_t *c, const char *sql)
 {
-    bool stable = kiln__sql_stable(sql);
-    cached_stmt_t *e = slot(c, sql, stable);
-    if (hit(e, sql, stable)) {
-        if (!e->stable) free((char *)e->sql);
-        e->sql = NULL;
-        e->stable = false;
-    }
+    cached_stmt_t *e = find(c, sql);
+    if (e) entry_clear(e);
 }
 
 /* v in decimal, in a; what "%lld" prints, without the printf machinery (most
@@ -544,7 +614,7 @@ static int encode_params(kiln_arena_t *a, const kiln_val_t *p, size_t n, const c
 }
 
 static int run(kiln__db_conn_t *c, kiln_arena_t *a, const char *sql, const kiln_val_t *params, size_t n,
-               kiln_rows_t *out)
+               kiln__into_t *into, kiln_rows_t *out)
 {
     int64_t t0 = kiln_now_ns();
     const char **vals;
@@ -553,25 +623,25 @@ static int run(kiln__db_conn_t *c, kiln_arena_t *a, const char *sql, const kiln_
         kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a parameter cannot be encoded (NUL in text?)");
         return rc;
     }
-    const char *name = prepared_name(c, sql, n, a, out, &rc);
+    cached_stmt_t *e = prepared(c, sql, n, a, out, &rc);
     if (rc < 0) return rc;
-    int sent = name ? PQsendQueryPrepared(c->pg, name, (int)n, vals, lens, fmts, 0)
-                    : PQsendQueryParams(c->pg, sql, (int)n, NULL, vals, lens, fmts, 0);
+    int sent = e ? PQsendQueryPrepared(c->pg, e->name, (int)n, vals, lens, fmts, 0)
+                 : PQsendQueryParams(c->pg, sql, (int)n, NULL, vals, lens, fmts, 0);
     if (!sent || flush(c) < 0) {
         mark_broken(c, out);
         return broken_rc(c);
     }
-    rc = collect(c, a, out);
+    rc = collect(c, a, e, into, out);
     /* A cached plan invalidated by DDL (0A000) is re-prepared next time. */
-    if (rc < 0 && name && !strcmp(out->error.sqlstate, "0A000")) forget(c, sql);
+    if (rc < 0 && e && !strcmp(out->error.sqlstate, "0A000")) forget(c, sql);
     out->query_ns += kiln_now_ns() - t0 - out->decode_ns;
     return rc;
 }
 
-static int pg_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
-                   size_t n, kiln_rows_t *out)
+static int pg_exec_into(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql,
+                        const kiln_val_t *params, size_t n, kiln__into_t *into, kiln_rows_t *out)
 {
-    if (conn) return run(conn, a, sql, params, n, out);
+    if (conn) return run(conn, a, sql, params, n, into, out);
     kiln__db_conn_t *c;
     int rc = pg_checkout(state, &c, &out->queue_ns);
     if (rc < 0) {
@@ -579,34 +649,50 @@ static int pg_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const ch
                       rc == KILN_ETIMEDOUT ? "no pool connection within checkout_timeout" : "cannot connect");
         return rc;
     }
-    rc = run(c, a, sql, params, n, out);
+    rc = run(c, a, sql, params, n, into, out);
     pg_checkin(state, c);
     return rc;
 }
 
+static int pg_exec(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql, const kiln_val_t *params,
+                   size_t n, kiln_rows_t *out)
+{
+    return pg_exec_into(state, conn, a, sql, params, n, NULL, out);
+}
+
 /* ---- pipeline mode: independent statements in one round trip ---- */
+
+/* e if it still holds the statement prepared as name: a later statement of
+ * the batch may have taken its slot since (names are unique per connection). */
+static cached_stmt_t *still(cached_stmt_t *e, const char *name)
+{
+    return e && !strcmp(e->name, name) ? e : NULL;
+}
 
 /* Sends each statement followed by its own sync (so that one failing does not
  * abort the others), flushes once, then reads the results in order. Statements
  * not yet prepared on this connection are prepared first (one round trip each,
  * once per connection). A statement the server refuses to prepare, or whose
- * parameters cannot be encoded, is not sent and gets its error. */
-static int pipeline(kiln__db_conn_t *c, kiln_arena_t *a, const kiln_stmt_t *st, size_t n, kiln_rows_t *out)
+ * parameters cannot be encoded, is not sent and gets its error. With into,
+ * statement i's rows are decoded into into[i] (convert_into). */
+static int pipeline(kiln__db_conn_t *c, kiln_arena_t *a, const kiln_stmt_t *st, size_t n, kiln__into_t *into,
+                    kiln_rows_t *out)
 {
     int64_t t0 = kiln_now_ns();
     const char **names = kiln_arena_alloc(a, (n ? n : 1) * sizeof *names);
+    cached_stmt_t **ents = kiln_arena_alloc(a, (n ? n : 1) * sizeof *ents);
     bool *sent = kiln_arena_calloc(a, n ? n : 1), *failed = kiln_arena_calloc(a, n ? n : 1);
-    if (!names || !sent || !failed) return KILN_ENOMEM;
+    if (!names || !ents || !sent || !failed) return KILN_ENOMEM;
     int rc = 0, first = 0;
     for (size_t i = 0; i < n; i++) {
         /* Copied: a later statement may take this one's cache slot (its server-side
            statement lives on until the connection closes). */
-        const char *name = prepared_name(c, st[i].sql, st[i].n, a, &out[i], &rc);
+        cached_stmt_t *e = ents[i] = prepared(c, st[i].sql, st[i].n, a, &out[i], &rc);
         if (rc < 0 && c->broken) return rc;
         failed[i] = rc < 0; /* refused by the server (a missing table…): out[i] has the error */
         first = first ? first : rc;
-        names[i] = name ? kiln_arena_strndup(a, name, strlen(name)) : NULL;
-        if (name && !names[i]) return KILN_ENOMEM;
+        names[i] = e ? kiln_arena_strndup(a, e->name, strlen(e->name)) : NULL;
+        if (e && !names[i]) return KILN_ENOMEM;
     }
     if (!PQenterPipelineMode(c->pg)) {
         mark_broken(c, &out[0]);
@@ -632,7 +718,7 @@ static int pipeline(kiln__db_conn_t *c, kiln_arena_t *a, const kiln_stmt_t *st, 
     if (!c->broken && flush(c) < 0) c->broken = true;
     for (size_t i = 0; i < n && !c->broken; i++) {
         if (!sent[i]) continue;
-        rc = collect(c, a, &out[i]);
+        rc = collect(c, a, into ? still(ents[i], names[i]) : NULL, into ? &into[i] : NULL, &out[i]);
         out[i].query_ns = kiln_now_ns() - t0 - out[i].decode_ns;
         if (rc < 0 && names[i] && !strcmp(out[i].error.sqlstate, "0A000")) forget(c, st[i].sql);
         if (rc < 0 && !first) first = rc;
@@ -650,10 +736,10 @@ static int pipeline(kiln__db_conn_t *c, kiln_arena_t *a, const kiln_stmt_t *st, 
 }
 
 static int pg_exec_batch(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const kiln_stmt_t *stmts, size_t n,
-                         kiln_rows_t *out)
+                         kiln__into_t *into, kiln_rows_t *out)
 {
     if (!n) return 0;
-    if (conn) return pipeline(conn, a, stmts, n, out);
+    if (conn) return pipeline(conn, a, stmts, n, into, out);
     kiln__db_conn_t *c;
     int rc = pg_checkout(state, &c, &out[0].queue_ns);
     if (rc < 0) {
@@ -662,7 +748,7 @@ static int pg_exec_batch(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, co
                           rc == KILN_ETIMEDOUT ? "no pool connection within checkout_timeout" : "cannot connect");
         return rc;
     }
-    rc = pipeline(c, a, stmts, n, out);
+    rc = pipeline(c, a, stmts, n, into, out);
     pg_checkin(state, c);
     return rc;
 }
@@ -733,4 +819,5 @@ const kiln__db_adapter_t kiln__postgres_adapter = {
     .checkin = pg_checkin,
     .exec = pg_exec,
     .exec_batch = pg_exec_batch,
+    .exec_into = pg_exec_into,
 };

@@ -233,9 +233,11 @@ static int bind_params(sqlite3_stmt *st, const kiln_val_t *p, size_t n)
     return 0;
 }
 
-static int copy_cell(sqlite3_stmt *st, int col, kiln_arena_t *a, kiln_val_t *v)
+/* Cell col of st, whose sqlite3_column_type is type, as a value (text and
+ * blobs copied into a). */
+static int copy_cell(sqlite3_stmt *st, int col, int type, kiln_arena_t *a, kiln_val_t *v)
 {
-    switch (sqlite3_column_type(st, col)) {
+    switch (type) {
     case SQLITE_INTEGER: *v = KILN_VINT(sqlite3_column_int64(st, col)); return 0;
     case SQLITE_FLOAT: *v = KILN_VFLOAT(sqlite3_column_double(st, col)); return 0;
     case SQLITE_NULL: *v = KILN_VNULL; return 0;
@@ -262,12 +264,35 @@ static int copy_cell(sqlite3_stmt *st, int col, kiln_arena_t *a, kiln_val_t *v)
     }
 }
 
+/* Stores cell col of st into field f of rec: what copy_cell then
+ * kiln__field_set store, with the common case (an integer into an integer or
+ * UTC field, which kiln__field_set stores as is) done directly. */
+static int cell_into(sqlite3_stmt *st, int col, const kiln_field_t *f, char *rec, kiln_arena_t *a)
+{
+    int type = sqlite3_column_type(st, col);
+    if (type == SQLITE_INTEGER && (f->type == KILN_T_INTEGER || f->type == KILN_T_UTC)) {
+        *(int64_t *)(void *)(rec + f->offset) = sqlite3_column_int64(st, col);
+        return 0;
+    }
+    kiln_val_t v;
+    int rc = copy_cell(st, col, type, a, &v);
+    return rc < 0 ? rc : kiln__field_set(f, rec, &v, a);
+}
+
+/* The connection's change total before a statement runs, for finish; a
+ * read-only statement (ro) changes nothing, so it is not asked. */
+static int64_t changes_before(kiln__db_conn_t *c, bool ro)
+{
+    return ro ? 0 : sqlite3_total_changes64(c->db);
+}
+
 /* A statement's end: its error, or the row count (a write without rows:
  * its change count). sqlite3_changes() keeps the count of the connection's
  * last INSERT/UPDATE/DELETE, so a CREATE or DROP would report the count of
  * some earlier write: a statement that did not move the connection's total
- * (total0, read before its first step) changed nothing. */
-static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, int64_t total0, size_t n, kiln_rows_t *out)
+ * (total0, read before its first step) changed nothing. ro: the statement is
+ * read-only (sqlite3_stmt_readonly, asked once by run). */
+static int finish(kiln__db_conn_t *c, bool ro, int rc, int64_t total0, size_t n, kiln_rows_t *out)
 {
     if (rc == SQLITE_NOMEM) return KILN_ENOMEM;
     if (rc != SQLITE_DONE) {
@@ -275,7 +300,6 @@ static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, int64_t total0, 
         map_error(c, &out->error);
         return kiln__rc_for(out->error.kind);
     }
-    bool ro = sqlite3_stmt_readonly(st);
     if (!ro) out->changes = sqlite3_total_changes64(c->db) != total0 ? sqlite3_changes64(c->db) : 0;
     return (int)(ro || n ? n : (size_t)out->changes);
 }
@@ -286,12 +310,12 @@ static int finish(kiln__db_conn_t *c, sqlite3_stmt *st, int rc, int64_t total0, 
  * the statement has stepped: a cached statement is re-prepared by its first
  * step after a schema change, and may come back with other columns. */
 #define STACK_VALS 64
-static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool timed, kiln_rows_t *out)
+static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, bool ro, kiln_arena_t *a, bool timed, kiln_rows_t *out)
 {
     int nc = 0, rc;
     size_t per = 1, n = 0, cap = 0;
     kiln_val_t stack[STACK_VALS], *v = stack;
-    int64_t decode = 0, total0 = sqlite3_total_changes64(c->db);
+    int64_t decode = 0, total0 = changes_before(c, ro);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
         if (n == 0) {
@@ -305,7 +329,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
             else v = kiln_xrealloc(v, cap * per * sizeof *v);
         }
         for (int i = 0; i < nc; i++)
-            if (copy_cell(st, i, a, &v[n * per + (size_t)i]) < 0) {
+            if (copy_cell(st, i, sqlite3_column_type(st, i), a, &v[n * per + (size_t)i]) < 0) {
                 rc = SQLITE_NOMEM;
                 break;
             }
@@ -320,7 +344,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
     if (rc == SQLITE_DONE && !(dst = kiln__rows_alloc(a, out, n, (size_t)nc))) rc = SQLITE_NOMEM;
     if (dst && n && nc) memcpy(dst, v, n * per * sizeof *v);
     if (v != stack) free(v);
-    if (rc != SQLITE_DONE) return finish(c, st, rc, total0, n, out);
+    if (rc != SQLITE_DONE) return finish(c, ro, rc, total0, n, out);
     size_t text = 0;
     for (int i = 0; i < nc; i++) text += strlen(sqlite3_column_name(st, i)) + 1;
     out->cols = kiln_arena_alloc(a, per * sizeof(char *) + text);
@@ -332,7 +356,7 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
         out->cols[i] = memcpy(names, name, len);
         names += len;
     }
-    return finish(c, st, rc, total0, n, out);
+    return finish(c, ro, rc, total0, n, out);
 }
 
 /* Decodes rows straight from the statement into structs (into): each mapped
@@ -340,13 +364,13 @@ static int collect(kiln__db_conn_t *c, sqlite3_stmt *st, kiln_arena_t *a, bool t
  * field cannot take (an unparsable UTC) fails the call with KILN_EINVAL. The
  * map is checked at the first row, not before: the first step re-prepares a
  * statement whose table changed, and only then are its new columns known. */
-static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, kiln__into_t *into, bool timed,
-                        kiln_rows_t *out)
+static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, bool ro, kiln_arena_t *a, kiln__into_t *into,
+                        bool timed, kiln_rows_t *out)
 {
     sqlite3_stmt *st = e->st;
     size_t n = 0, size = into->s->size;
     int nc = 0, rc, bad = 0;
-    int64_t decode = 0, total0 = sqlite3_total_changes64(c->db);
+    int64_t decode = 0, total0 = changes_before(c, ro);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = timed ? kiln_now_ns() : 0;
         if (n == 0) {
@@ -364,11 +388,8 @@ static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, k
             into->recs = recs, into->cap = cap;
         }
         char *rec = n < into->cap ? into->recs + n * size : NULL;
-        for (int i = 0; rec && i < nc && !bad; i++) {
-            kiln_val_t v;
-            if (!e->map[i]) continue;
-            if ((bad = copy_cell(st, i, a, &v)) == 0) bad = kiln__field_set(e->map[i], rec, &v, a);
-        }
+        for (int i = 0; rec && i < nc && !bad; i++)
+            if (e->map[i]) bad = cell_into(st, i, e->map[i], rec, a);
         n++;
         if (timed) decode += kiln_now_ns() - t0;
         if (bad) break;
@@ -381,13 +402,16 @@ static int collect_into(kiln__db_conn_t *c, cached_stmt_t *e, kiln_arena_t *a, k
         kiln__err_set(&out->error, KILN_DBERR_OTHER, NULL, "a column's value does not fit its schema field");
         return bad == KILN_ENOMEM ? bad : KILN_EINVAL;
     }
-    return finish(c, st, rc, total0, n, out);
+    return finish(c, ro, rc, total0, n, out);
 }
 
 /* One statement to run: into set decodes into structs (collect_into); timed
- * (a telemetry handler listens) measures the query and decode phases. */
+ * (a telemetry handler listens) measures the query and decode phases; e, when
+ * set, is sql's statement on c, already found read-only (read_stmt), so run
+ * neither looks it up nor asks again. */
 typedef struct job {
     kiln__db_conn_t *c;
+    cached_stmt_t *e;
     kiln_arena_t *a;
     const char *sql;
     const kiln_val_t *params;
@@ -400,17 +424,18 @@ typedef struct job {
 static int run(void *arg)
 {
     job_t *j = arg;
-    cached_stmt_t *e;
+    cached_stmt_t *e = j->e;
     int64_t t0 = j->timed ? kiln_now_ns() : 0;
-    int rc = prepare(j->c, j->sql, &e);
+    int rc = e ? 0 : prepare(j->c, j->sql, &e);
     if (rc == KILN_EDB) {
         map_error(j->c, &j->out->error);
         return rc;
     }
     if (rc < 0) return rc;
     rc = bind_params(e->st, j->params, j->n);
-    if (rc == 0) rc = j->into ? collect_into(j->c, e, j->a, j->into, j->timed, j->out)
-                              : collect(j->c, e->st, j->a, j->timed, j->out);
+    bool ro = j->e || sqlite3_stmt_readonly(e->st);
+    if (rc == 0) rc = j->into ? collect_into(j->c, e, ro, j->a, j->into, j->timed, j->out)
+                              : collect(j->c, e->st, ro, j->a, j->timed, j->out);
     else kiln__err_set(&j->out->error, KILN_DBERR_OTHER, NULL, "wrong number or kind of parameters");
     sqlite3_reset(e->st); /* the bindings stay: the next run binds every parameter */
     if (j->timed) j->out->query_ns += kiln_now_ns() - t0 - j->out->decode_ns;
@@ -449,6 +474,7 @@ static void give_pool_reader(sq_state_t *s, kiln__db_conn_t *c)
 
 static int pool_read(sq_state_t *s, job_t *j)
 {
+    j->e = NULL; /* another connection's statement */
     j->c = take_pool_reader(s);
     if (!j->c) return KILN_EDB;
     int rc = run_blocking(j);
@@ -654,12 +680,12 @@ static int write(sq_state_t *s, job_t *j)
     return rc;
 }
 
-/* Whether sql only reads, asked of a reader's prepared statement (cached, so
- * the real run reuses it). */
-static bool is_read(kiln__db_conn_t *c, const char *sql)
+/* sql's statement on reader c when it only reads, else NULL: prepared (and
+ * cached) there, so the real run on c reuses it. */
+static cached_stmt_t *read_stmt(kiln__db_conn_t *c, const char *sql)
 {
     cached_stmt_t *e;
-    return prepare(c, sql, &e) == 0 && sqlite3_stmt_readonly(e->st);
+    return prepare(c, sql, &e) == 0 && sqlite3_stmt_readonly(e->st) ? e : NULL;
 }
 
 static int sq_exec_into(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, const char *sql,
@@ -674,13 +700,13 @@ static int sq_exec_into(void *state, kiln__db_conn_t *conn, kiln_arena_t *a, con
     int idx = sched ? kiln_sched_index(sched) : -1;
     kiln__db_conn_t *c = idx >= 0 && idx < MAX_SCHEDS ? take_sched_reader(s, idx) : NULL;
     if (c) {
-        if (is_read(c, sql)) return inline_read(s, idx, c, &j);
+        if ((j.e = read_stmt(c, sql))) return inline_read(s, idx, c, &j);
         give_sched_reader(s, idx, c);
         return write(s, &j);
     }
     c = take_pool_reader(s);
     if (!c) return write(s, &j);
-    bool rd = is_read(c, sql);
+    bool rd = read_stmt(c, sql) != NULL;
     give_pool_reader(s, c);
     return rd ? pool_read(s, &j) : write(s, &j);
 }
