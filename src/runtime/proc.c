@@ -320,6 +320,20 @@ static void unwatch_posted(void *arg)
     free(u);
 }
 
+/* Takes p off s's run queue. Only shutdown frees a queued process: one
+ * process's terminate may exit another (a socket's channels), which queues it,
+ * and shutdown then ends and frees that one in its turn. */
+static void runq_remove(kiln_sched_t *s, kiln_proc_t *p)
+{
+    for (kiln_proc_t *q = s->run_head, *prev = NULL; q; prev = q, q = q->run_next) {
+        if (q != p) continue;
+        if (prev) prev->run_next = q->run_next;
+        else s->run_head = q->run_next;
+        if (s->run_tail == q) s->run_tail = prev;
+        return;
+    }
+}
+
 /* Ends p on its scheduler: terminate, then everything it owned. Called on p's
  * own coroutine (or a shutdown one); p is freed on return. */
 static void proc_exit(kiln_proc_t *p, int reason)
@@ -331,6 +345,7 @@ static void proc_exit(kiln_proc_t *p, int reason)
     p->flags &= ~P_EXIT_PENDING;
     if (p->ops->terminate) p->ops->terminate(p, reason);
     if (p->coro) p->coro->proc = NULL;
+    if (p->flags & P_RUNNABLE) runq_remove(s, p);
     kiln__pubsub_proc_exit(p);
     slot_free(s, p->pid); /* from here on, sends to p fail */
     for (kiln_msg_t *m = p->mbox_head, *n; m; m = n) {

@@ -88,29 +88,24 @@ static void poll_replies(int port, const char *token, const char *const *refs, j
     }
 }
 
+static kst_server_t srv; /* one server for both tests: sessions are apart by token */
+
 static void test_binary_refused_on_longpoll(void)
 {
-    kst_server_t s;
-    kiln_endpoint_t ep = { .name = "lp" };
-    KT_ASSERT_EQ_INT(kiln_router_build(routes, KILN_ARRAY_LEN(routes), &ep.router), 0);
-    kiln_server_conf_t conf = { .endpoint = &ep };
-    KT_ASSERT_EQ_INT(kst_start(&s, &conf, 1), 0);
-    json_t *hello = lp_request(s.port, "GET", NULL, NULL);
+    json_t *hello = lp_request(srv.port, "GET", NULL, NULL);
     const char *token = json_string_value(json_object_get(hello, "token"));
     KT_ASSERT(token != NULL);
-    json_t *posted = lp_request(s.port, "POST", token,
+    json_t *posted = lp_request(srv.port, "POST", token,
                                 "[\"1\",\"1\",\"room:1\",\"phx_join\",{}]\n[\"1\",\"2\",\"room:1\",\"bin\",{}]");
     KT_ASSERT_EQ_INT(json_integer_value(json_object_get(posted, "status")), 200);
     json_t *r;
-    poll_replies(s.port, token, (const char *[]){ "2" }, &r, 1);
+    poll_replies(srv.port, token, (const char *[]){ "2" }, &r, 1);
     KT_ASSERT(r != NULL);
     KT_ASSERT_EQ_INT(json_integer_value(json_object_get(r, "push")), KILN_EPERM);
     KT_ASSERT_EQ_INT(json_integer_value(json_object_get(r, "reply")), KILN_EPERM);
     json_decref(r);
     json_decref(posted);
     json_decref(hello);
-    kst_stop(&s);
-    kiln_router_free(ep.router);
 }
 
 /* The binary push frame [kind 0, lengths, "1", "3", "room:1", "size", 00 ff 7f]
@@ -118,24 +113,19 @@ static void test_binary_refused_on_longpoll(void)
  * base64 (skipped) and a JSON push that must still be answered. */
 static void test_base64_push_reaches_handle_in(void)
 {
-    kst_server_t s;
-    kiln_endpoint_t ep = { .name = "lp" };
-    KT_ASSERT_EQ_INT(kiln_router_build(routes, KILN_ARRAY_LEN(routes), &ep.router), 0);
-    kiln_server_conf_t conf = { .endpoint = &ep };
-    KT_ASSERT_EQ_INT(kst_start(&s, &conf, 1), 0);
     static const uint8_t frame[] = { 0, 1, 1, 6, 4, '1', '3', 'r', 'o', 'o', 'm', ':', '1', 's', 'i', 'z', 'e', 0x00,
                                      0xff, 0x7f };
     char b64[64], body[512];
     sodium_bin2base64(b64, sizeof b64, frame, sizeof frame, sodium_base64_VARIANT_ORIGINAL);
     snprintf(body, sizeof body, "[\"1\",\"1\",\"room:1\",\"phx_join\",{}]\n%s\n#not base64#\n[\"1\",\"4\",\"room:1\",\"size\",{}]",
              b64);
-    json_t *hello = lp_request(s.port, "GET", NULL, NULL);
+    json_t *hello = lp_request(srv.port, "GET", NULL, NULL);
     const char *token = json_string_value(json_object_get(hello, "token"));
     KT_ASSERT(token != NULL);
-    json_t *posted = lp_request(s.port, "POST", token, body);
+    json_t *posted = lp_request(srv.port, "POST", token, body);
     KT_ASSERT_EQ_INT(json_integer_value(json_object_get(posted, "status")), 200);
     json_t *got[2];
-    poll_replies(s.port, token, (const char *[]){ "3", "4" }, got, 2);
+    poll_replies(srv.port, token, (const char *[]){ "3", "4" }, got, 2);
     json_t *bin = got[0], *text = got[1];
     KT_ASSERT(bin != NULL && text != NULL);
     KT_ASSERT(json_is_true(json_object_get(bin, "binary")));
@@ -146,13 +136,17 @@ static void test_base64_push_reaches_handle_in(void)
     json_decref(text);
     json_decref(posted);
     json_decref(hello);
-    kst_stop(&s);
-    kiln_router_free(ep.router);
 }
 
 int main(void)
 {
+    kiln_endpoint_t ep = { .name = "lp" };
+    if (kiln_router_build(routes, KILN_ARRAY_LEN(routes), &ep.router) < 0) return 1;
+    kiln_server_conf_t conf = { .endpoint = &ep };
+    if (kst_start(&srv, &conf, 1) < 0) return 1;
     KT_RUN(test_binary_refused_on_longpoll);
     KT_RUN(test_base64_push_reaches_handle_in);
+    kst_stop(&srv);
+    kiln_router_free(ep.router);
     return kt_done();
 }

@@ -6,6 +6,7 @@
 #include "rt_test_util.h"
 #include "runtime/runtime_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -329,6 +330,44 @@ static void test_blocking_pool(void)
     rt_run(1, body_blocking, &c);
 }
 
+/* Shutdown ends processes in slot order. Here each even one's terminate exits
+ * the next, which queues it to run; shutdown then frees that one in its turn,
+ * and the next terminate queues another behind it: the freed process must not
+ * stay on the run queue (ASan saw a use after free with long-poll sessions
+ * exiting their channels). */
+static kiln_pid_t chain[6];
+static atomic_int chain_ended;
+
+static int chain_init(kiln_proc_t *self, void *arg)
+{
+    kiln_proc_set_state(self, arg);
+    return 0;
+}
+
+static void chain_terminate(kiln_proc_t *self, int reason)
+{
+    (void)reason;
+    intptr_t i = (intptr_t)kiln_proc_state(self);
+    if (i % 2 == 0) kiln_exit(rt, chain[i + 1], 0);
+    atomic_fetch_add(&chain_ended, 1);
+}
+
+static const kiln_proc_ops_t chain_ops = { .abi = KILN_PROC_ABI, .init = chain_init, .handle_msg = echo_handle,
+                                           .terminate = chain_terminate };
+
+static void spawn_chain(void)
+{
+    for (intptr_t i = 0; i < 6; i++) kiln_spawn(rt, kiln_sched_current(), &chain_ops, (void *)i, &chain[i]);
+    kiln_sleep(5); /* their inits have run; the runtime stops with all six alive */
+}
+
+static void test_shutdown_frees_queued_processes(void)
+{
+    atomic_store(&chain_ended, 0);
+    rt_run(1, spawn_chain, NULL);
+    KT_ASSERT_EQ_INT(atomic_load(&chain_ended), 6);
+}
+
 static void test_outside_coroutine(void)
 {
     KT_ASSERT_EQ_INT(kiln_sleep(1), KILN_ESTATE);
@@ -348,5 +387,6 @@ int main(void)
     KT_RUN(test_idle_processes_hold_no_stack);
     KT_RUN(test_blocking_pool);
     KT_RUN(test_outside_coroutine);
+    KT_RUN(test_shutdown_frees_queued_processes);
     return kt_done();
 }
