@@ -4,10 +4,6 @@
 # bad data gets 1007, a bystander is unaffected. Node comes from scripts/bootstrap.
 set -u
 bin=${1:?usage: test_ws_deflate.sh BIN_DIR}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-command -v node >/dev/null || { echo "not ok - node missing: run scripts/bootstrap test"; echo "0 passed, 1 failed"; exit 1; }
 . "$(dirname "$0")/../support/testlib.sh"
-port=$(free_port)
-export XDG_STATE_HOME=$(mktemp -d)
-trap 'rm -rf "$XDG_STATE_HOME"' EXIT
-exec timeout 120 node --no-warnings "$root/tests/js/ws_deflate.cjs" "$bin" "$port"
+need_node ws
+run_node 120 ws_deflate.cjs "$bin" "$(free_port)"

@@ -6,8 +6,8 @@
 set -u
 bin=${1:?usage: test_wss.sh BIN_DIR}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-command -v node >/dev/null || { echo "not ok - node missing: run scripts/bootstrap test"; echo "0 passed, 1 failed"; exit 1; }
 . "$(dirname "$0")/../support/testlib.sh"
+need_node
 tmp=$(mktemp -d)
 export XDG_STATE_HOME=$tmp
 trap 'rm -rf "$tmp"' EXIT
